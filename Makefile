@@ -1,0 +1,31 @@
+# The two commands of the README. Both create .venv here and install the project into it.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install bench clean
+
+# Re-install when the project metadata changes.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: the five built-in methods on digits (forget class 3), results in mucomp-demo/
+demo: $(STAMP)
+	$(VENV)/bin/mucomp run --preset digits --forget-class 3 \
+		--methods ft,ga,rl,scrub,salun --out mucomp-demo
+
+## make test: the whole test suite
+test: $(STAMP)
+	$(PY) -m pytest
+
+## make bench: the speed benchmarks recorded in benchmarks/RESULTS.md
+bench: $(STAMP)
+	$(PY) benchmarks/bench_demo.py
+
+clean:
+	rm -rf $(VENV) mucomp-demo .pytest_cache

@@ -1,0 +1,21 @@
+"""mucomp_widget: a Machine Unlearning Comparator that lives in the notebook.
+
+Run unlearning methods in your own kernel, evaluate them against the Original and the
+Retrain model, and compare them::
+
+    import mucomp_widget as mu
+    study = mu.Study(mu.datasets.digits(), mu.forget.classes(3))
+    study.unlearn("ft")
+    study.results
+"""
+
+__version__ = "0.1.0"
+
+from . import datasets, forget, methods  # noqa: E402
+from .errors import MucompError  # noqa: E402
+from .methods import register_method  # noqa: E402
+from .study import Run, Study  # noqa: E402
+from .training import Recipe  # noqa: E402
+
+__all__ = ["__version__", "datasets", "forget", "methods", "MucompError", "register_method",
+           "Run", "Study", "Recipe"]

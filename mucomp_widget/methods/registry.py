@@ -1,0 +1,280 @@
+"""The method registry and the calling convention every method follows.
+
+A method is a plain function::
+
+    def my_method(model, forget_loader, retain_loader, *, epochs, lr, device, **hp):
+        ...                      # change `model` in place, or build and return a new one
+        return model
+
+It receives a deep copy of its base model (already on ``device``), loaders that yield
+``(x, y)`` batches on ``device``, and its hyperparameters as keywords. Besides the
+hyperparameters it may accept ``batch_size``, ``device``, ``seed``, ``num_classes``,
+``forget_classes`` and ``ctx`` (a :class:`RunContext`: per-epoch loss reporting,
+cancellation, a seeded generator, mixed precision). Keywords a method does not declare are
+not passed, unless it takes ``**hp``. Built-in methods are registered with exactly the
+public :func:`register_method`.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, MethodError, MucompError, UnknownMethodError, check_positive
+from ..models import non_finite_parameters
+from ..training import autocast
+
+__all__ = ["MethodSpec", "RunContext", "RunCancelled", "register_method", "available",
+           "get_method", "spec_for", "resolve_hyperparameters", "invoke"]
+
+#: What every method gets unless its registration or the dataset says otherwise
+#: (the reference system's defaults for "other/Upload").
+COMMON_DEFAULTS = {"epochs": 3, "lr": 0.01, "batch_size": 128}
+_CONTEXT_KEYS = ("device", "seed", "num_classes", "forget_classes", "ctx", "batch_size")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+-]*$")
+
+
+class RunCancelled(MucompError):
+    """Raised inside a run when the user asked to stop it; the study is left unchanged."""
+
+
+@dataclass
+class MethodSpec:
+    """A registered method: its function, default hyperparameters and display label."""
+
+    name: str
+    fn: Callable
+    defaults: dict = field(default_factory=dict)
+    label: str = ""
+    builtin: bool = False
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.fn) or ""
+
+    def accepts(self) -> tuple[set[str], bool]:
+        """Keyword names the function declares, and whether it takes ``**kwargs``."""
+        params = inspect.signature(self.fn).parameters.values()
+        names = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        return names, any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+
+
+def register_method(name: str, defaults: dict | None = None, *, label: str | None = None,
+                    overwrite: bool = False):
+    """Decorator that registers an unlearning method under ``name``.
+
+    ``defaults`` are its default hyperparameters (``epochs``, ``lr``, ``batch_size`` and any
+    method-specific ones). Registering a name again replaces the earlier function (handy when
+    a notebook cell is re-run), except for built-in names, which need ``overwrite=True``.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(
+            f"method name {name!r} is not allowed; use letters, digits, '_', '-', '.' or '+', "
+            "starting with a letter or '_'."
+        )
+    if defaults is not None and not isinstance(defaults, dict):
+        raise ConfigError(f"defaults must be a dict of hyperparameters, got {type(defaults).__name__}.")
+    defaults = dict(defaults or {})
+    _validate_common(name, defaults)
+
+    def decorate(fn: Callable) -> Callable:
+        if not callable(fn):
+            raise ConfigError(f"register_method({name!r}) must decorate a function.")
+        old = _REGISTRY.get(name)
+        if old is not None and old.builtin and not overwrite:
+            raise ConfigError(
+                f"{name!r} is a built-in method; pick another name or pass overwrite=True."
+            )
+        _REGISTRY[name] = MethodSpec(name, fn, defaults, label or name,
+                                     builtin=fn.__module__.startswith(__package__))
+        return fn
+
+    return decorate
+
+
+def available() -> list[str]:
+    """Names of the registered methods, built-ins first."""
+    return sorted(_REGISTRY, key=lambda n: (not _REGISTRY[n].builtin, n))
+
+
+def get_method(name: str) -> MethodSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownMethodError(
+            f"unknown method {name!r}; registered methods are {', '.join(available())}. "
+            "Register your own with @mucomp_widget.register_method(name)."
+        ) from None
+
+
+def spec_for(method) -> MethodSpec:
+    """A MethodSpec for a registered name or an unregistered callable."""
+    if isinstance(method, str):
+        return get_method(method)
+    if isinstance(method, MethodSpec):
+        return method
+    if callable(method):
+        for spec in _REGISTRY.values():
+            if spec.fn is method:
+                return spec
+        name = getattr(method, "__name__", type(method).__name__)
+        if not _NAME.match(name):
+            name = "custom"
+        return MethodSpec(name, method, {}, name)
+    raise UnknownMethodError(
+        f"method must be a registered name or a function, got {method!r}; registered methods "
+        f"are {', '.join(available())}."
+    )
+
+
+def _validate_common(method: str, hp: dict) -> None:
+    try:
+        if "epochs" in hp:
+            hp["epochs"] = check_positive("epochs", hp["epochs"], integer=True)
+        if "lr" in hp:
+            hp["lr"] = check_positive("lr", hp["lr"])
+        if "batch_size" in hp:
+            hp["batch_size"] = check_positive("batch_size", hp["batch_size"], integer=True)
+    except ConfigError as exc:
+        raise ConfigError(f"method {method!r}: {exc}") from None
+
+
+def resolve_hyperparameters(spec: MethodSpec, dataset_defaults: dict, user: dict) -> dict:
+    """Common defaults < registered defaults < the dataset's tuned values < the user's."""
+    reserved = [k for k in user if k in _CONTEXT_KEYS and k != "batch_size"]
+    if reserved:
+        raise ConfigError(
+            f"{reserved[0]!r} is set by the study, not passed as a hyperparameter; "
+            "set it on the Study (or seed=... on unlearn)."
+        )
+    names, var_kw = spec.accepts()
+    unknown = [k for k in user if k not in names and k not in COMMON_DEFAULTS and not var_kw]
+    if unknown:
+        own = sorted(set(COMMON_DEFAULTS) | set(spec.defaults))
+        raise ConfigError(
+            f"method {spec.name!r} has no hyperparameter {unknown[0]!r}; "
+            f"it accepts {', '.join(own)}."
+        )
+    hp = {**COMMON_DEFAULTS, **spec.defaults, **dataset_defaults.get(spec.name, {}), **user}
+    _validate_common(spec.name, hp)
+    return hp
+
+
+class RunContext:
+    """What a running method can use besides its hyperparameters.
+
+    ``report(epoch, loss)`` records the epoch's training loss, forwards progress and
+    raises :class:`RunCancelled` when a stop was requested. ``loop_started()`` marks the
+    start of the unlearning loop: RTE runs from there (or from the call, if never marked)
+    to the return, minus the time spent in ``report`` callbacks, as the reference system
+    times its epoch loop. ``generator`` is a seeded CPU generator for the method's own
+    random draws.
+    """
+
+    def __init__(self, *, device: torch.device, seed: int, num_classes: int,
+                 forget_classes: tuple[int, ...], epochs: int, on_epoch=None, should_stop=None):
+        self.device = device
+        self.seed = seed
+        self.num_classes = num_classes
+        self.forget_classes = tuple(forget_classes)
+        self.epochs = epochs
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.losses: list[float] = []
+        self._on_epoch = on_epoch
+        self._should_stop = should_stop
+        self._loop_start: float | None = None
+        self._callback_time = 0.0
+
+    def loop_started(self) -> None:
+        self._loop_start = time.perf_counter()
+
+    def autocast(self):
+        return autocast(self.device)
+
+    def check_cancelled(self) -> None:
+        if self._should_stop is not None and self._should_stop():
+            raise RunCancelled("the run was cancelled.")
+
+    def report(self, epoch: int, loss: float) -> None:
+        self.losses.append(float(loss))
+        if self._on_epoch is not None:
+            t = time.perf_counter()
+            self._on_epoch(int(epoch), float(loss))
+            self._callback_time += time.perf_counter() - t
+        self.check_cancelled()
+
+
+@dataclass
+class Invocation:
+    """What one method call produced."""
+
+    model: nn.Module
+    rte: float
+    wall: float
+    losses: list[float]
+
+
+def invoke(spec: MethodSpec, model: nn.Module, forget_loader, retain_loader, hp: dict,
+           ctx: RunContext) -> Invocation:
+    """Call a method on ``model`` (already a copy) and check what it hands back."""
+    reference = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+    names, var_kw = spec.accepts()
+    offered = {**hp, "device": ctx.device, "seed": ctx.seed, "num_classes": ctx.num_classes,
+               "forget_classes": ctx.forget_classes, "ctx": ctx}
+    kwargs = offered if var_kw else {k: v for k, v in offered.items() if k in names}
+    start = time.perf_counter()
+    try:
+        out = spec.fn(model, forget_loader, retain_loader, **kwargs)
+    except MucompError:
+        raise
+    except Exception as exc:
+        raise MethodError(
+            f"method {spec.name!r} raised {type(exc).__name__}: {exc}. The study and its "
+            "earlier runs are unchanged."
+        ) from exc
+    end = time.perf_counter()
+    if out is None:
+        out = model
+    if not isinstance(out, nn.Module):
+        raise MethodError(
+            f"method {spec.name!r} returned {type(out).__name__}; it must return the unlearned "
+            "torch.nn.Module, or None after changing the given model in place."
+        )
+    got = {k: (tuple(v.shape), v.dtype) for k, v in out.state_dict().items()}
+    if got.keys() != reference.keys() or any(got[k][0] != reference[k][0] for k in got):
+        missing = [k for k in reference if k not in got]
+        extra = [k for k in got if k not in reference]
+        reshaped = [f"{k} {reference[k][0]} -> {got[k][0]}" for k in got
+                    if k in reference and got[k][0] != reference[k][0]]
+        detail = "; ".join(p for p in (
+            f"missing {missing[:5]}" if missing else "",
+            f"added {extra[:5]}" if extra else "",
+            f"reshaped {reshaped[:5]}" if reshaped else "") if p)
+        raise MethodError(
+            f"method {spec.name!r} changed the architecture ({detail}); an unlearned model must "
+            "keep the base model's layers so it can be compared with it."
+        )
+    bad = non_finite_parameters(out)
+    if bad:
+        raise MethodError(
+            f"method {spec.name!r} produced non-finite weights (NaN or inf) in {bad[:5]}; "
+            "lower the learning rate or clip gradients."
+        )
+    loop_start = ctx._loop_start if ctx._loop_start is not None else start
+    rte = max(end - loop_start - ctx._callback_time, 0.0)
+    return Invocation(out, rte, end - start, list(ctx.losses))
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """A deep copy that shares nothing with ``model``."""
+    return copy.deepcopy(model)

@@ -1,0 +1,594 @@
+"""Study: one dataset, one forget set, one architecture, and every model built for them.
+
+The Study trains (or loads) the Original and the Retrain model, runs unlearning methods
+on copies of a base model, evaluates each model with one inference pass, and keeps a
+record of everything. The CLI and the widget are thin front ends over it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from . import __version__
+from .datasets import Dataset
+from .errors import ConfigError, MucompError, StudyError
+from .evaluation import Outputs, infer, unlearning_accuracies
+from .forget import ClassForget, ForgetSpec, from_dict as forget_from_dict
+from .loaders import DeviceData, TensorLoader
+from .methods.registry import (
+    RunCancelled, RunContext, copy_model, invoke, resolve_hyperparameters, spec_for,
+)
+from .models import load_state_dict, non_finite_parameters, read_state_dict, resolve_architecture
+from .progress import ProgressPrinter
+from .store import ModelCache, atomic_write, default_workdir, load_weights, read_json, save_weights, write_json
+from .training import Recipe, cache_key, prepare_model, resolve_device, seeded, train_model
+
+__all__ = ["Study", "Run"]
+
+ORIGINAL, RETRAIN = "original", "retrain"
+TYPES = ("Original", "Retrain", "Unlearned", "Uploaded")
+METRICS = ("UA", "RA", "TUA", "TRA")
+FORMAT = 1
+
+
+@dataclass(eq=False)
+class Run:
+    """One model of a study and how it came about.
+
+    ``type`` is Original, Retrain, Unlearned or Uploaded; ``rte`` is the unlearning
+    loop's seconds (the training time for a Retrain model trained here); ``losses`` the
+    training loss per epoch. ``model`` builds a fresh copy of the weights.
+    """
+
+    id: str
+    type: str
+    method: str | None = None
+    base: str | None = None
+    hyperparameters: dict = field(default_factory=dict)
+    seed: int | None = None
+    rte: float | None = None
+    wall_time: float | None = None
+    losses: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    source: str | None = None
+    created_at: str = ""
+    _study: "Study | None" = field(default=None, repr=False)
+
+    @property
+    def model(self) -> nn.Module:
+        """A fresh module with this run's weights, on the study's device, in eval mode."""
+        return self._study._build_model(self.id)
+
+    @property
+    def state_dict(self) -> dict:
+        return self._study._weights[self.id]
+
+    @property
+    def outputs(self) -> Outputs:
+        return self._study._outputs[self.id]
+
+    def record(self) -> dict:
+        """JSON-ready description of the run (no arrays)."""
+        return {
+            "id": self.id, "type": self.type, "method": self.method, "base": self.base,
+            "hyperparameters": self.hyperparameters, "seed": self.seed, "rte": self.rte,
+            "wall_time": self.wall_time, "losses": self.losses, "metrics": self.metrics,
+            "source": self.source, "created_at": self.created_at,
+        }
+
+    def __repr__(self) -> str:
+        m = ", ".join(f"{k}={v:.3f}" for k, v in self.metrics.items() if isinstance(v, float) and not math.isnan(v))
+        what = f" {self.method}" if self.method else ""
+        return f"<Run {self.id!r} {self.type}{what} {m}>"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _stratified(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Up to ``size`` ids drawn evenly across classes with a seeded generator, sorted."""
+    n = len(labels)
+    if size >= n:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = np.floor(counts / n * size).astype(int)
+    for i in np.argsort(-(counts / n * size - quota))[: size - quota.sum()]:
+        quota[i] += 1
+    picks = [rng.choice(np.flatnonzero(labels == c), q, replace=False) for c, q in zip(classes, quota)]
+    return np.sort(np.concatenate(picks))
+
+
+class Study:
+    """Compare unlearning methods on one dataset and forget set.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        From :mod:`mucomp_widget.datasets`.
+    forget : ForgetSpec or int
+        From :mod:`mucomp_widget.forget`; an int means ``forget.classes(int)``.
+    model : "auto", "resnet18", "small_cnn", "mlp" or a factory
+        A factory is a zero-argument callable returning a fresh ``nn.Module``; it needs
+        ``feature_layer``, the submodule whose output is the penultimate feature vector.
+    seed : int
+        Seeds training, unlearning and every sampled subset. Same seed, same numbers on CPU.
+    device : "auto", "cpu", "cuda", "cuda:N" or "mps"
+    workdir : path, optional
+        Where trained Original/Retrain models are cached (default: ``$MUCOMP_HOME`` or
+        ``~/.cache/mucomp_widget``). A second Study with the same dataset, architecture,
+        forget set, recipe and seed loads them instead of training.
+    recipe : Recipe or dict, optional
+        Overrides the dataset's Original/Retrain training recipe.
+    probe_size : int
+        Training samples (stratified by class, the same for every model) whose penultimate
+        features are kept for embeddings.
+    progress : bool
+        Show tqdm progress bars.
+    """
+
+    def __init__(self, dataset: Dataset, forget, model="auto", *, seed: int = 0,
+                 device="auto", workdir=None, recipe=None, feature_layer: str | None = None,
+                 probe_size: int = 2000, progress: bool = True):
+        if not isinstance(dataset, Dataset):
+            raise ConfigError(
+                f"dataset must be a mucomp_widget Dataset, got {type(dataset).__name__}; use "
+                "mu.datasets.digits(), cifar10(root), fashion_mnist(root) or from_arrays(...)."
+            )
+        if isinstance(forget, (int, np.integer)) and not isinstance(forget, bool):
+            forget = ClassForget(int(forget))
+        if not isinstance(forget, ForgetSpec):
+            raise ConfigError(
+                f"forget must come from mu.forget (classes, random or indices), got {forget!r}."
+            )
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ConfigError(f"seed must be an integer, got {seed!r}.")
+        self.dataset = dataset
+        self.forget = forget
+        self.seed = int(seed)
+        self.split = forget.resolve(dataset.y_train.numpy(), dataset.y_test.numpy(), dataset.num_classes)
+        self.arch = resolve_architecture(model, dataset.input_shape, dataset.num_classes, feature_layer)
+        self._model_arg = model if isinstance(model, str) else None
+        self.device = resolve_device(device)
+        self.workdir = Path(workdir).expanduser() if workdir is not None else default_workdir()
+        if isinstance(recipe, Recipe):
+            self.recipe = recipe
+        elif recipe is None or isinstance(recipe, dict):
+            try:
+                self.recipe = Recipe(**{**dataset.train_defaults, **(recipe or {})})
+            except TypeError as exc:
+                raise ConfigError(f"recipe has an unknown field: {exc}; fields are {list(Recipe.__dataclass_fields__)}.") from None
+        else:
+            raise ConfigError(f"recipe must be a Recipe or a dict, got {type(recipe).__name__}.")
+        self.probe_size = int(probe_size)
+        self.probe_ids = _stratified(dataset.y_train.numpy(), self.probe_size, self.seed)
+        self.progress = progress
+        self._runs: dict[str, Run] = {}
+        self._weights: dict[str, dict] = {}
+        self._outputs: dict[str, Outputs] = {}
+        self._counters: dict[str, int] = {}
+        self._listeners: list = []
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._data: DeviceData | None = None
+        self._arch_sig: str | None = None
+
+    # ------------------------------------------------------------------ access
+
+    def __repr__(self) -> str:
+        return (f"Study({self.dataset.name}, forget={self.forget!r}, model={self.arch.name}, "
+                f"seed={self.seed}, device={self.device}, runs={len(self._runs)})")
+
+    def __getitem__(self, run_id: str) -> Run:
+        if isinstance(run_id, Run):
+            run_id = run_id.id
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise StudyError(
+                f"no run {run_id!r} in this study; its runs are {list(self._runs) or 'none yet'}."
+            ) from None
+
+    def __contains__(self, run_id) -> bool:
+        return (run_id.id if isinstance(run_id, Run) else run_id) in self._runs
+
+    @property
+    def runs(self) -> list[Run]:
+        return list(self._runs.values())
+
+    @property
+    def original(self) -> Run:
+        """The Original model, trained (or loaded from the cache) on first use."""
+        self._ensure(ORIGINAL)
+        return self._runs[ORIGINAL]
+
+    @property
+    def retrain(self) -> Run:
+        """The Retrain model (trained without the forget set), trained on first use."""
+        self._ensure(RETRAIN)
+        return self._runs[RETRAIN]
+
+    def prepare(self) -> "Study":
+        """Train or load the Original and the Retrain model now."""
+        self._ensure(ORIGINAL)
+        self._ensure(RETRAIN)
+        return self
+
+    def add_listener(self, fn) -> None:
+        """Call ``fn(event: dict)`` on progress events (run started, epoch, stage, finished)."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def cancel(self) -> None:
+        """Ask the running job to stop after the current epoch."""
+        self._stop.set()
+
+    # ------------------------------------------------------------------ results
+
+    @property
+    def results(self) -> pd.DataFrame:
+        """One row per model: identity, hyperparameters, then metric columns."""
+        self.prepare()
+        rows = []
+        rank = {ORIGINAL: 0, RETRAIN: 1}
+        ordered = sorted(self._runs.values(), key=lambda r: rank.get(r.id, 2))
+        for r in ordered:
+            hp = r.hyperparameters
+            rows.append({
+                "id": r.id, "type": r.type, "method": r.method, "base": r.base,
+                "epochs": hp.get("epochs"), "lr": hp.get("lr"), "batch_size": hp.get("batch_size"),
+                "seed": r.seed, **{m: r.metrics.get(m, math.nan) for m in METRICS},
+                "RTE": math.nan if r.rte is None else r.rte,
+            })
+        df = pd.DataFrame(rows, columns=["id", "type", "method", "base", "epochs", "lr",
+                                         "batch_size", "seed", *METRICS, "RTE"])
+        return df.astype({"epochs": "Int64", "batch_size": "Int64", "seed": "Int64",
+                          "lr": "float64", "RTE": "float64"})
+
+    # ------------------------------------------------------------------ internals
+
+    def _device_data(self) -> DeviceData:
+        if self._data is None:
+            self._data = DeviceData(self.dataset, self.device)
+        return self._data
+
+    def _emit(self, **event) -> None:
+        for fn in list(self._listeners):
+            fn(event)
+
+    def _printer(self):
+        return ProgressPrinter() if self.progress else None
+
+    def _new_id(self, stem: str) -> str:
+        n = self._counters.get(stem, 0)
+        while True:
+            n += 1
+            candidate = f"{stem}-{n}"
+            if candidate not in self._runs:
+                self._counters[stem] = n
+                return candidate
+
+    def _build_model(self, run_id: str) -> nn.Module:
+        net = self.arch.build()
+        net.load_state_dict(self._weights[run_id])
+        return prepare_model(net, self.device).eval()
+
+    def _key(self, kind: str) -> str:
+        if self._arch_sig is None:
+            self._arch_sig = self.arch.signature()
+        return cache_key(
+            kind=kind, dataset=self.dataset.fingerprint(), arch=self._arch_sig,
+            recipe=self.recipe.to_dict(), seed=self.seed,
+            forget=self.forget.key() if kind == RETRAIN else None,
+        )
+
+    def _evaluate(self, model: nn.Module) -> tuple[Outputs, dict]:
+        out = infer(model, self._device_data(), probe_ids=self.probe_ids,
+                    feature_layer=self.arch.feature_layer)
+        metrics = unlearning_accuracies(
+            out.train_logits, self.dataset.y_train.numpy(), out.test_logits,
+            self.dataset.y_test.numpy(), self.split, self.dataset.num_classes,
+        )
+        return out, metrics
+
+    def _commit(self, run: Run, model: nn.Module, outputs: Outputs, metrics: dict) -> Run:
+        run.metrics = metrics
+        run._study = self
+        run.created_at = run.created_at or _now()
+        self._weights[run.id] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        self._outputs[run.id] = outputs
+        self._runs[run.id] = run
+        return run
+
+    def _listen(self, label: str, epochs: int):
+        printer = self._printer()
+        bar = printer.start(label, epochs) if printer else None
+
+        def on_epoch(epoch: int, loss: float):
+            if bar is not None:
+                bar.update(epoch, loss)
+            self._emit(event="epoch", run=label, epoch=epoch, epochs=epochs, loss=loss)
+
+        return on_epoch, bar
+
+    def _ensure(self, kind: str) -> None:
+        with self._lock:
+            if kind in self._runs:
+                return
+            key = self._key(kind)
+            cache = ModelCache(self.workdir)
+            hit = cache.get(key)
+            idx = (np.arange(self.dataset.n_train) if kind == ORIGINAL else self.split.retain_train)
+            label = "Original" if kind == ORIGINAL else "Retrain"
+            hp = {"epochs": self.recipe.epochs, "lr": self.recipe.lr, "batch_size": self.recipe.batch_size}
+            if hit is not None:
+                net = self.arch.build()
+                net.load_state_dict(hit[0])
+                meta = hit[1]
+                net = prepare_model(net, self.device)
+            else:
+                self._stop.clear()
+                on_epoch, bar = self._listen(label, self.recipe.epochs)
+                self._emit(event="run_started", run=label, epochs=self.recipe.epochs)
+                gen = torch.Generator().manual_seed(self.seed)
+                loader = TensorLoader(self._device_data(), idx, self.recipe.batch_size, shuffle=True,
+                                      augment=self.dataset.augment if self.recipe.augment else None,
+                                      generator=gen)
+
+                def report(epoch, loss):
+                    on_epoch(epoch, loss)
+                    if self._stop.is_set():
+                        raise RunCancelled(f"training the {label} model was cancelled.")
+
+                start = time.perf_counter()
+                try:
+                    with seeded(self.seed, self.device):
+                        net = prepare_model(self.arch.build(), self.device)
+                        losses = train_model(net, loader, self.recipe, self.device, report)
+                finally:
+                    if bar is not None:
+                        bar.close()
+                meta = {"train_time": time.perf_counter() - start, "losses": losses,
+                        "created_at": _now(), "mucomp_version": __version__}
+                cache.put(key, net.state_dict(), meta)
+            self._emit(event="stage", run=label, stage="evaluating")
+            outputs, metrics = self._evaluate(net)
+            run = Run(id=kind, type=label, hyperparameters=hp, seed=self.seed,
+                      rte=meta["train_time"] if kind == RETRAIN else None,
+                      wall_time=meta["train_time"], losses=list(meta["losses"]),
+                      created_at=meta.get("created_at", ""))
+            self._commit(run, net, outputs, metrics)
+            self._emit(event="run_finished", run=kind)
+
+    def _load_reference(self, kind: str, path) -> Run:
+        source = str(path) if not isinstance(path, (dict, nn.Module)) else type(path).__name__
+        sd = read_state_dict(path)
+        net = load_state_dict(self.arch.build(), sd, arch_name=self.arch.name, source=source)
+        bad = non_finite_parameters(net)
+        if bad:
+            raise MucompError(f"{source} holds non-finite weights (NaN or inf) in {bad[:5]}.")
+        net = prepare_model(net, self.device)
+        outputs, metrics = self._evaluate(net)
+        label = "Original" if kind == ORIGINAL else "Retrain"
+        run = Run(id=kind, type=label, seed=None, source=source)
+        with self._lock:
+            self._commit(run, net, outputs, metrics)
+        return run
+
+    # ------------------------------------------------------------------ public actions
+
+    def load_original(self, path) -> Run:
+        """Use trained weights (a state-dict file, dict or module) as the Original model."""
+        with self._lock:
+            dependent = [r.id for r in self._runs.values() if r.type in ("Unlearned",)]
+            if dependent:
+                raise StudyError(
+                    f"the Original can only be replaced before unlearning; runs {dependent} were "
+                    "built from the current one. Create a new Study to use other weights."
+                )
+            return self._load_reference(ORIGINAL, path)
+
+    def load_retrain(self, path) -> Run:
+        """Use trained weights as the Retrain (gold standard) model."""
+        with self._lock:
+            return self._load_reference(RETRAIN, path)
+
+    def unlearn(self, method, *, base=None, seed: int | None = None, **hyperparameters) -> Run:
+        """Run an unlearning method on a copy of ``base`` (default: the Original) -> Run.
+
+        ``method`` is a registered name (see ``mu.methods.available()``) or a function
+        with the method signature. Hyperparameters not given fall back to the dataset's
+        tuned values, then to the method's registered defaults.
+        """
+        spec = spec_for(method)
+        hp = resolve_hyperparameters(spec, self.dataset.method_defaults, hyperparameters)
+        if seed is None:
+            seed = self.seed
+        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ConfigError(f"seed must be an integer, got {seed!r}.")
+        base_id = ORIGINAL if base is None else (base.id if isinstance(base, Run) else base)
+        if base_id in (ORIGINAL, RETRAIN):
+            self._ensure(base_id)
+        base_run = self[base_id]
+        self._stop.clear()
+        with self._lock:
+            model = prepare_model(copy_model(base_run.model), self.device)
+            data = self._device_data()
+            gen = torch.Generator().manual_seed(int(seed))
+            forget_loader = TensorLoader(data, self.split.forget_train, hp["batch_size"],
+                                         shuffle=True, generator=gen)
+            retain_loader = TensorLoader(data, self.split.retain_train, hp["batch_size"],
+                                         shuffle=True, generator=gen)
+            on_epoch, bar = self._listen(spec.name, hp["epochs"])
+            ctx = RunContext(device=self.device, seed=int(seed), num_classes=self.dataset.num_classes,
+                             forget_classes=self.split.forget_classes, epochs=hp["epochs"],
+                             on_epoch=on_epoch, should_stop=self._stop.is_set)
+            self._emit(event="run_started", run=spec.name, epochs=hp["epochs"])
+            try:
+                with seeded(int(seed), self.device):
+                    result = invoke(spec, model, forget_loader, retain_loader, hp, ctx)
+            except BaseException as exc:
+                self._emit(event="run_failed", run=spec.name, error=str(exc))
+                raise
+            finally:
+                if bar is not None:
+                    bar.close()
+            model = prepare_model(result.model, self.device)
+            self._emit(event="stage", run=spec.name, stage="evaluating")
+            outputs, metrics = self._evaluate(model)
+            run = Run(id=self._new_id(spec.name), type="Unlearned", method=spec.name,
+                      base=base_id, hyperparameters=hp, seed=int(seed), rte=result.rte,
+                      wall_time=result.wall, losses=result.losses)
+            self._commit(run, model, outputs, metrics)
+        self._emit(event="run_finished", run=run.id)
+        return run
+
+    def sweep(self, method, *, base=None, seed: int | None = None, **grids) -> list[Run]:
+        """Run ``method`` once per point of the cartesian grid of ``grids``.
+
+        ``study.sweep("ga", lr=[1e-4, 1e-3], epochs=[5, 7])`` makes 4 runs. A scalar is a
+        grid of one value.
+        """
+        keys = list(grids)
+        values = [v if isinstance(v, (list, tuple, np.ndarray, range)) else [v] for v in grids.values()]
+        empty = [k for k, v in zip(keys, values) if len(v) == 0]
+        if empty:
+            raise ConfigError(f"the grid for {empty[0]!r} is empty; give at least one value.")
+        points = [dict(zip(keys, combo)) for combo in itertools.product(*values)]
+        spec = spec_for(method)
+        for point in points:  # validate the whole grid before the first run
+            resolve_hyperparameters(spec, self.dataset.method_defaults, point)
+        return [self.unlearn(method, base=base, seed=seed, **point) for point in points]
+
+    def add_checkpoint(self, path, name: str | None = None) -> Run:
+        """Evaluate weights unlearned elsewhere (the reference system's Upload)."""
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ConfigError(f"name must be a non-empty string, got {name!r}.")
+        if name is not None and name in self._runs:
+            raise StudyError(f"a run named {name!r} already exists; pick another name.")
+        source = str(path) if not isinstance(path, (dict, nn.Module)) else type(path).__name__
+        sd = read_state_dict(path)
+        net = load_state_dict(self.arch.build(), sd, arch_name=self.arch.name, source=source)
+        bad = non_finite_parameters(net)
+        if bad:
+            raise MucompError(f"{source} holds non-finite weights (NaN or inf) in {bad[:5]}.")
+        net = prepare_model(net, self.device)
+        outputs, metrics = self._evaluate(net)
+        with self._lock:
+            run_id = name if name is not None else self._new_id("upload")
+            if run_id in self._runs:
+                raise StudyError(f"a run named {run_id!r} already exists; pick another name.")
+            run = Run(id=run_id, type="Uploaded", method="checkpoint", source=source)
+            return self._commit(run, net, outputs, metrics)
+
+    def delete(self, run_id) -> None:
+        """Remove an unlearned or uploaded run (the Original and Retrain stay)."""
+        run = self[run_id]
+        if run.id in (ORIGINAL, RETRAIN):
+            raise StudyError(f"{run.id!r} is a reference model and cannot be deleted.")
+        with self._lock:
+            for d in (self._runs, self._weights, self._outputs):
+                d.pop(run.id, None)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path) -> Path:
+        """Write the whole study (records, weights, inference outputs) to a folder."""
+        root = Path(path).expanduser()
+        self.prepare()
+        with self._lock:
+            root.mkdir(parents=True, exist_ok=True)
+            for run_id in self._runs:
+                save_weights(root / "models" / f"{run_id}.pt", self._weights[run_id])
+                atomic_write(root / "outputs" / f"{run_id}.npz", self._outputs[run_id].to_bytes())
+            if self.dataset.source.get("kind") == "arrays":
+                ds = self.dataset
+                np.savez(root / "dataset.npz", x_train=ds.x_train.numpy(), y_train=ds.y_train.numpy(),
+                         x_test=ds.x_test.numpy(), y_test=ds.y_test.numpy())
+            write_json(root / "study.json", {
+                "format": FORMAT, "mucomp_version": __version__, "saved_at": _now(),
+                "dataset": {**self.dataset.source, "name": self.dataset.name,
+                            "fingerprint": self.dataset.fingerprint(),
+                            "class_names": list(self.dataset.class_names),
+                            "value_range": list(self.dataset.value_range),
+                            "mean": list(self.dataset.mean), "std": list(self.dataset.std),
+                            "augment": self.dataset.augment},
+                "forget": self.forget.to_dict(), "model": self._model_arg,
+                "architecture": self.arch.name, "feature_layer": self.arch.feature_layer,
+                "seed": self.seed, "recipe": self.recipe.to_dict(), "probe_size": self.probe_size,
+                "counters": self._counters, "runs": [r.record() for r in self._runs.values()],
+            })
+        return root
+
+    @classmethod
+    def load(cls, path, *, dataset: Dataset | None = None, model=None, device="auto",
+             workdir=None, progress: bool = True) -> "Study":
+        """Rebuild a study written by :meth:`save`.
+
+        The dataset is rebuilt from what was recorded (digits, a CIFAR-10/Fashion-MNIST
+        root, or the saved arrays) unless ``dataset`` is given; a custom architecture needs
+        its factory again as ``model``.
+        """
+        from . import datasets as dsets
+
+        root = Path(path).expanduser()
+        meta = read_json(root / "study.json")
+        if meta.get("format") != FORMAT:
+            raise StudyError(f"{root} holds a study of format {meta.get('format')!r}; this version reads {FORMAT}.")
+        info = meta["dataset"]
+        if dataset is None:
+            kind = info.get("kind")
+            if kind == "digits":
+                dataset = dsets.digits(test_size=info["test_size"], seed=info["seed"])
+            elif kind == "cifar10":
+                dataset = dsets.cifar10(info["root"])
+            elif kind == "fashion_mnist":
+                dataset = dsets.fashion_mnist(info["root"])
+            elif kind == "arrays":
+                with np.load(root / "dataset.npz", allow_pickle=False) as z:
+                    dataset = dsets.from_arrays(
+                        z["x_train"], z["y_train"], z["x_test"], z["y_test"],
+                        class_names=info["class_names"], name=info["name"],
+                        mean=info["mean"], std=info["std"], augment=info["augment"])
+            else:
+                raise StudyError(f"{root} records an unknown dataset kind {kind!r}; pass dataset=...")
+        if dataset.fingerprint() != info["fingerprint"]:
+            raise StudyError(
+                f"the dataset differs from the one this study was saved with ({dataset.name!r}); "
+                "pass the same data as dataset=..."
+            )
+        if model is None:
+            model = meta["model"]
+            if model is None:
+                raise StudyError(
+                    f"this study used a custom architecture ({meta['architecture']}); pass its "
+                    "factory again: Study.load(path, model=factory)."
+                )
+        study = cls(dataset, forget_from_dict(meta["forget"]), model, seed=meta["seed"],
+                    device=device, workdir=workdir, recipe=meta["recipe"],
+                    feature_layer=meta["feature_layer"], probe_size=meta["probe_size"],
+                    progress=progress)
+        study._counters = dict(meta.get("counters", {}))
+        for rec in meta["runs"]:
+            run = Run(**rec)
+            sd = load_weights(root / "models" / f"{run.id}.pt")
+            outputs = Outputs.from_bytes((root / "outputs" / f"{run.id}.npz").read_bytes())
+            net = study.arch.build()
+            net.load_state_dict(sd)
+            study._commit(run, net, outputs, run.metrics)
+        return study
