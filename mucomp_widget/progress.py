@@ -21,8 +21,6 @@ class _Bar:
         self._bar.close()
 
 
-class ProgressPrinter:
-    """Starts one tqdm bar per run (epochs as units, the loss as a postfix)."""
-
-    def start(self, label: str, total: int) -> _Bar:
-        return _Bar(label, total)
+def progress_bar(label: str, total: int) -> _Bar:
+    """One tqdm bar for a run: epochs as units, the latest loss as a postfix."""
+    return _Bar(label, total)

@@ -22,7 +22,7 @@ from torch import nn
 
 from . import __version__
 from .datasets import Dataset
-from .errors import ConfigError, MucompError, StudyError
+from .errors import CheckpointError, ConfigError, StudyError
 from .evaluation import Outputs, infer, unlearning_accuracies
 from .forget import ClassForget, ForgetSpec, from_dict as forget_from_dict
 from .loaders import DeviceData, TensorLoader
@@ -30,7 +30,7 @@ from .methods.registry import (
     RunCancelled, RunContext, copy_model, invoke, resolve_hyperparameters, spec_for,
 )
 from .models import load_state_dict, non_finite_parameters, read_state_dict, resolve_architecture
-from .progress import ProgressPrinter
+from .progress import progress_bar
 from .store import ModelCache, atomic_write, default_workdir, load_weights, read_json, save_weights, write_json
 from .training import Recipe, cache_key, prepare_model, resolve_device, seeded, train_model
 
@@ -271,9 +271,6 @@ class Study:
         for fn in list(self._listeners):
             fn(event)
 
-    def _printer(self):
-        return ProgressPrinter() if self.progress else None
-
     def _new_id(self, stem: str) -> str:
         n = self._counters.get(stem, 0)
         while True:
@@ -316,8 +313,7 @@ class Study:
         return run
 
     def _listen(self, label: str, epochs: int):
-        printer = self._printer()
-        bar = printer.start(label, epochs) if printer else None
+        bar = progress_bar(label, epochs) if self.progress else None
 
         def on_epoch(epoch: int, loss: float):
             if bar is not None:
@@ -375,20 +371,22 @@ class Study:
             self._commit(run, net, outputs, metrics)
             self._emit(event="run_finished", run=kind)
 
-    def _load_reference(self, kind: str, path) -> Run:
+    def _read_checkpoint(self, path) -> tuple[nn.Module, str]:
+        """Load a checkpoint into a fresh model of this study's architecture, checked."""
         source = str(path) if not isinstance(path, (dict, nn.Module)) else type(path).__name__
-        sd = read_state_dict(path)
-        net = load_state_dict(self.arch.build(), sd, arch_name=self.arch.name, source=source)
+        net = load_state_dict(self.arch.build(), read_state_dict(path), arch_name=self.arch.name,
+                              source=source)
         bad = non_finite_parameters(net)
         if bad:
-            raise MucompError(f"{source} holds non-finite weights (NaN or inf) in {bad[:5]}.")
-        net = prepare_model(net, self.device)
+            raise CheckpointError(f"{source} holds non-finite weights (NaN or inf) in {bad[:5]}.")
+        return prepare_model(net, self.device), source
+
+    def _load_reference(self, kind: str, path) -> Run:
+        net, source = self._read_checkpoint(path)
         outputs, metrics = self._evaluate(net)
         label = "Original" if kind == ORIGINAL else "Retrain"
-        run = Run(id=kind, type=label, seed=None, source=source)
         with self._lock:
-            self._commit(run, net, outputs, metrics)
-        return run
+            return self._commit(Run(id=kind, type=label, source=source), net, outputs, metrics)
 
     # ------------------------------------------------------------------ public actions
 
@@ -481,13 +479,7 @@ class Study:
             raise ConfigError(f"name must be a non-empty string, got {name!r}.")
         if name is not None and name in self._runs:
             raise StudyError(f"a run named {name!r} already exists; pick another name.")
-        source = str(path) if not isinstance(path, (dict, nn.Module)) else type(path).__name__
-        sd = read_state_dict(path)
-        net = load_state_dict(self.arch.build(), sd, arch_name=self.arch.name, source=source)
-        bad = non_finite_parameters(net)
-        if bad:
-            raise MucompError(f"{source} holds non-finite weights (NaN or inf) in {bad[:5]}.")
-        net = prepare_model(net, self.device)
+        net, source = self._read_checkpoint(path)
         outputs, metrics = self._evaluate(net)
         with self._lock:
             run_id = name if name is not None else self._new_id("upload")

@@ -4,6 +4,15 @@ import pytest
 import mucomp_widget as mu
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_writes_to_home(tmp_path_factory):
+    """Studies that do not name a workdir cache models here, not in ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MUCOMP_HOME", str(tmp_path_factory.mktemp("mucomp-home")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def digits():
     return mu.datasets.digits()

@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-import mucomp_widget as mu
 from mucomp_widget.errors import CheckpointError, ConfigError
 from mucomp_widget.models import (
     FeatureHook, load_state_dict, read_state_dict, resnet18, resolve_architecture, small_cnn,
@@ -61,6 +60,7 @@ class Marker:
         return (os.system, ("touch PICKLE_RAN",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_pickled_objects_are_refused_without_running_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     whole = tmp_path / "whole.pth"

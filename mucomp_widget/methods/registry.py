@@ -37,7 +37,7 @@ __all__ = ["MethodSpec", "RunContext", "RunCancelled", "register_method", "avail
 #: What every method gets unless its registration or the dataset says otherwise
 #: (the reference system's defaults for "other/Upload").
 COMMON_DEFAULTS = {"epochs": 3, "lr": 0.01, "batch_size": 128}
-_CONTEXT_KEYS = ("device", "seed", "num_classes", "forget_classes", "ctx", "batch_size")
+_RESERVED = ("device", "seed", "num_classes", "forget_classes", "ctx")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+-]*$")
 
 
@@ -151,7 +151,7 @@ def _validate_common(method: str, hp: dict) -> None:
 
 def resolve_hyperparameters(spec: MethodSpec, dataset_defaults: dict, user: dict) -> dict:
     """Common defaults < registered defaults < the dataset's tuned values < the user's."""
-    reserved = [k for k in user if k in _CONTEXT_KEYS and k != "batch_size"]
+    reserved = [k for k in user if k in _RESERVED]
     if reserved:
         raise ConfigError(
             f"{reserved[0]!r} is set by the study, not passed as a hyperparameter; "
