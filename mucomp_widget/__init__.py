@@ -11,11 +11,11 @@ Retrain model, and compare them::
 
 __version__ = "0.1.0"
 
-from . import datasets, forget, methods  # noqa: E402
+from . import datasets, forget, methods, metrics  # noqa: E402
 from .errors import MucompError  # noqa: E402
 from .methods import register_method  # noqa: E402
 from .study import Run, Study  # noqa: E402
 from .training import Recipe  # noqa: E402
 
-__all__ = ["__version__", "datasets", "forget", "methods", "MucompError", "register_method",
+__all__ = ["__version__", "datasets", "forget", "methods", "metrics", "MucompError", "register_method",
            "Run", "Study", "Recipe"]

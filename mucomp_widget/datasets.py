@@ -369,8 +369,9 @@ def from_arrays(x_train, y_train, x_test, y_test, class_names=None, name: str = 
             f"x_train samples have shape {xs['x_train'].shape[1:]} but x_test samples have "
             f"{xs['x_test'].shape[1:]}; they must match."
         )
-    if len(ys["y_train"]) == 0:
-        raise DatasetError("x_train is empty; a dataset needs training samples.")
+    for split in ("train", "test"):
+        if len(ys[f"y_{split}"]) == 0:
+            raise DatasetError(f"x_{split} is empty; a dataset needs {split} samples.")
     labels = np.concatenate([ys["y_train"], ys["y_test"]])
     k = int(labels.max()) + 1
     if labels.min() < 0:

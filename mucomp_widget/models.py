@@ -166,7 +166,8 @@ def resolve_architecture(model, input_shape: tuple[int, ...], num_classes: int,
                 "whose output is the penultimate feature vector (e.g. 'avgpool')."
             )
         name = getattr(model, "__qualname__", None) or type(model).__name__
-        arch = Architecture(f"custom:{name}", _checked_factory(model), feature_layer, (), False)
+        arch = Architecture(f"custom:{name}", _checked_factory(model), feature_layer,
+                            (feature_layer,), False)
         find_module(arch.build(), feature_layer)
         return arch
     raise ConfigError(f"model must be 'auto', a built-in name or a factory, got {model!r}.")

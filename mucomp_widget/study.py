@@ -23,7 +23,9 @@ from torch import nn
 from . import __version__
 from .datasets import Dataset
 from .errors import CheckpointError, ConfigError, StudyError
-from .evaluation import Outputs, infer, unlearning_accuracies
+from .evaluation import Outputs, infer
+from .evaluation.summary import COLUMNS, EvalSetup, evaluate
+from .evaluation.trace import EpochTracer
 from .forget import ClassForget, ForgetSpec, from_dict as forget_from_dict
 from .loaders import DeviceData, TensorLoader
 from .methods.registry import (
@@ -38,7 +40,7 @@ __all__ = ["Study", "Run"]
 
 ORIGINAL, RETRAIN = "original", "retrain"
 TYPES = ("Original", "Retrain", "Unlearned", "Uploaded")
-METRICS = ("UA", "RA", "TUA", "TRA")
+METRICS = tuple(COLUMNS)
 FORMAT = 1
 
 
@@ -63,6 +65,8 @@ class Run:
     metrics: dict = field(default_factory=dict)
     source: str | None = None
     created_at: str = ""
+    trace: dict = field(default_factory=dict)
+    best_epoch: int | None = None
     _study: "Study | None" = field(default=None, repr=False)
 
     @property
@@ -76,7 +80,15 @@ class Run:
 
     @property
     def outputs(self) -> Outputs:
+        """Logits of every sample, probe features and layer Grams from the inference pass."""
         return self._study._outputs[self.id]
+
+    @property
+    def details(self) -> dict:
+        """Curves and per-sample values behind the metrics: the privacy attack (values,
+        four threshold curves, worst case), ROC curves, bootstrap intervals, gaps to
+        Retrain and layer-wise CKA against the Original and the Retrain model."""
+        return self._study._details_of(self.id)
 
     def record(self) -> dict:
         """JSON-ready description of the run (no arrays)."""
@@ -84,7 +96,8 @@ class Run:
             "id": self.id, "type": self.type, "method": self.method, "base": self.base,
             "hyperparameters": self.hyperparameters, "seed": self.seed, "rte": self.rte,
             "wall_time": self.wall_time, "losses": self.losses, "metrics": self.metrics,
-            "source": self.source, "created_at": self.created_at,
+            "source": self.source, "created_at": self.created_at, "trace": self.trace,
+            "best_epoch": self.best_epoch,
         }
 
     def __repr__(self) -> str:
@@ -135,13 +148,23 @@ class Study:
     probe_size : int
         Training samples (stratified by class, the same for every model) whose penultimate
         features are kept for embeddings.
+    cka_size : int
+        Samples per set (forget/retain x train/test) for layer-wise CKA; their block
+        outputs are reduced to Gram matrices during the inference pass.
+    trace_size : int
+        Samples per retain/test set for epoch traces (``unlearn(..., trace=True)``); every
+        forget training sample is always traced.
+    grid : "reference", "exact" or an array
+        Threshold grid of the privacy score: the reference system's 51 thresholds, or
+        every distinct value (the true worst case).
     progress : bool
         Show tqdm progress bars.
     """
 
     def __init__(self, dataset: Dataset, forget, model="auto", *, seed: int = 0,
                  device="auto", workdir=None, recipe=None, feature_layer: str | None = None,
-                 probe_size: int = 2000, progress: bool = True):
+                 probe_size: int = 2000, cka_size: int = 300, trace_size: int = 500,
+                 grid="reference", progress: bool = True):
         if not isinstance(dataset, Dataset):
             raise ConfigError(
                 f"dataset must be a mucomp_widget Dataset, got {type(dataset).__name__}; use "
@@ -174,10 +197,26 @@ class Study:
             raise ConfigError(f"recipe must be a Recipe or a dict, got {type(recipe).__name__}.")
         self.probe_size = int(probe_size)
         self.probe_ids = _stratified(dataset.y_train.numpy(), self.probe_size, self.seed)
+        self.cka_size, self.trace_size = int(cka_size), int(trace_size)
+        self.cka_sets = self._sample_sets(self.cka_size)
+        # Every forget training sample is traced, so the trace's PS uses the same samples
+        # as the table and the attack view; the other sets are subsets.
+        trace_sets = {**self._sample_sets(self.trace_size),
+                      "train_forget": ("train", self.split.forget_train)}
+        self.trace_ids = {
+            split: np.sort(np.concatenate([ids for sp, ids in trace_sets.values() if sp == split]))
+            for split in ("train", "test")
+        }
+        self.setup = EvalSetup(
+            y_train=dataset.y_train.numpy(), y_test=dataset.y_test.numpy(), split=self.split,
+            num_classes=dataset.num_classes, shadow_in=self.split.retain_train,
+            shadow_out=self.split.retain_test, grid=grid, seed=self.seed,
+        )
         self.progress = progress
         self._runs: dict[str, Run] = {}
         self._weights: dict[str, dict] = {}
         self._outputs: dict[str, Outputs] = {}
+        self._details: dict[str, dict] = {}
         self._counters: dict[str, int] = {}
         self._listeners: list = []
         self._lock = threading.RLock()
@@ -294,31 +333,65 @@ class Study:
             forget=self.forget.key() if kind == RETRAIN else None,
         )
 
-    def _evaluate(self, model: nn.Module) -> tuple[Outputs, dict]:
-        out = infer(model, self._device_data(), probe_ids=self.probe_ids,
-                    feature_layer=self.arch.feature_layer)
-        metrics = unlearning_accuracies(
-            out.train_logits, self.dataset.y_train.numpy(), out.test_logits,
-            self.dataset.y_test.numpy(), self.split, self.dataset.num_classes,
-        )
-        return out, metrics
+    def _sample_sets(self, size: int) -> dict:
+        """Seeded sets of at most ``size`` forget/retain samples of train and test."""
+        y_tr, y_te = self.dataset.y_train.numpy(), self.dataset.y_test.numpy()
+        out = {}
+        for name, split, ids, labels in (
+            ("train_forget", "train", self.split.forget_train, y_tr),
+            ("train_retain", "train", self.split.retain_train, y_tr),
+            ("test_forget", "test", self.split.forget_test, y_te),
+            ("test_retain", "test", self.split.retain_test, y_te),
+        ):
+            if len(ids):
+                out[name] = (split, ids[_stratified(labels[ids], size, self.seed)])
+        return out
 
-    def _commit(self, run: Run, model: nn.Module, outputs: Outputs, metrics: dict) -> Run:
-        run.metrics = metrics
+    def _evaluate(self, model: nn.Module) -> Outputs:
+        """The one inference pass of a model."""
+        return infer(model, self._device_data(), probe_ids=self.probe_ids,
+                     feature_layer=self.arch.feature_layer, gram_sets=self.cka_sets,
+                     blocks=self.arch.blocks)
+
+    def _score(self, run_id: str) -> None:
+        """(Re)compute a run's metrics from the stored outputs; no model is touched."""
+        refs = {k: self._outputs[k] for k in (ORIGINAL, RETRAIN) if k in self._outputs}
+        retrain_metrics = self._runs[RETRAIN].metrics if RETRAIN in self._runs and run_id != RETRAIN else None
+        metrics, details = evaluate(self._outputs[run_id], self.setup, retrain=refs.get(RETRAIN),
+                                    retrain_metrics=retrain_metrics, cka_against=refs)
+        self._runs[run_id].metrics = metrics
+        self._details[run_id] = details
+
+    def _details_of(self, run_id: str) -> dict:
+        with self._lock:
+            if run_id not in self._details:
+                self._score(run_id)
+            return self._details[run_id]
+
+    def _commit(self, run: Run, model: nn.Module, outputs: Outputs) -> Run:
+        """Store a run with its weights and outputs, and score it (and, for a new
+        reference model, rescore every run against it)."""
         run._study = self
         run.created_at = run.created_at or _now()
         self._weights[run.id] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         self._outputs[run.id] = outputs
         self._runs[run.id] = run
+        if run.id in (ORIGINAL, RETRAIN):
+            order = [RETRAIN] if RETRAIN in self._runs else []
+            for rid in order + [r for r in self._runs if r != RETRAIN]:
+                self._score(rid)
+        else:
+            self._score(run.id)
         return run
 
-    def _listen(self, label: str, epochs: int):
+    def _listen(self, label: str, epochs: int, tracer: EpochTracer | None = None):
         bar = progress_bar(label, epochs) if self.progress else None
 
-        def on_epoch(epoch: int, loss: float):
+        def on_epoch(epoch: int, loss: float, model: nn.Module | None = None):
             if bar is not None:
                 bar.update(epoch, loss)
-            self._emit(event="epoch", run=label, epoch=epoch, epochs=epochs, loss=loss)
+            extra = {"metrics": tracer(epoch, model)} if tracer is not None else {}
+            self._emit(event="epoch", run=label, epoch=epoch, epochs=epochs, loss=loss, **extra)
 
         return on_epoch, bar
 
@@ -347,7 +420,7 @@ class Study:
                                       generator=gen)
 
                 def report(epoch, loss):
-                    on_epoch(epoch, loss)
+                    on_epoch(epoch, loss, net)
                     if self._stop.is_set():
                         raise RunCancelled(f"training the {label} model was cancelled.")
 
@@ -363,12 +436,11 @@ class Study:
                         "created_at": _now(), "mucomp_version": __version__}
                 cache.put(key, net.state_dict(), meta)
             self._emit(event="stage", run=label, stage="evaluating")
-            outputs, metrics = self._evaluate(net)
             run = Run(id=kind, type=label, hyperparameters=hp, seed=self.seed,
                       rte=meta["train_time"] if kind == RETRAIN else None,
                       wall_time=meta["train_time"], losses=list(meta["losses"]),
                       created_at=meta.get("created_at", ""))
-            self._commit(run, net, outputs, metrics)
+            self._commit(run, net, self._evaluate(net))
             self._emit(event="run_finished", run=kind)
 
     def _read_checkpoint(self, path) -> tuple[nn.Module, str]:
@@ -383,10 +455,10 @@ class Study:
 
     def _load_reference(self, kind: str, path) -> Run:
         net, source = self._read_checkpoint(path)
-        outputs, metrics = self._evaluate(net)
+        outputs = self._evaluate(net)
         label = "Original" if kind == ORIGINAL else "Retrain"
         with self._lock:
-            return self._commit(Run(id=kind, type=label, source=source), net, outputs, metrics)
+            return self._commit(Run(id=kind, type=label, source=source), net, outputs)
 
     # ------------------------------------------------------------------ public actions
 
@@ -406,12 +478,17 @@ class Study:
         with self._lock:
             return self._load_reference(RETRAIN, path)
 
-    def unlearn(self, method, *, base=None, seed: int | None = None, **hyperparameters) -> Run:
+    def unlearn(self, method, *, base=None, seed: int | None = None, trace: bool = False,
+                keep_best: bool = False, **hyperparameters) -> Run:
         """Run an unlearning method on a copy of ``base`` (default: the Original) -> Run.
 
         ``method`` is a registered name (see ``mu.methods.available()``) or a function
         with the method signature. Hyperparameters not given fall back to the dataset's
-        tuned values, then to the method's registered defaults.
+        tuned values, then to the method's registered defaults. ``trace=True`` records UA,
+        RA, TUA, TRA, PS, MIA and Avg. Gap after every epoch on ``trace_size`` samples per
+        set (``run.trace``); ``keep_best=True`` also keeps the epoch closest to Retrain
+        (smallest Avg. Gap) as the run's model (``run.best_epoch``). Trace time is not
+        counted in RTE.
         """
         spec = spec_for(method)
         hp = resolve_hyperparameters(spec, self.dataset.method_defaults, hyperparameters)
@@ -432,7 +509,12 @@ class Study:
                                          shuffle=True, generator=gen)
             retain_loader = TensorLoader(data, self.split.retain_train, hp["batch_size"],
                                          shuffle=True, generator=gen)
-            on_epoch, bar = self._listen(spec.name, hp["epochs"])
+            tracer = None
+            if trace or keep_best:
+                self._ensure(RETRAIN)
+                tracer = EpochTracer(data, self.setup, self.trace_ids, self._outputs[base_id],
+                                     self._outputs[RETRAIN], self._runs[RETRAIN].metrics, keep_best)
+            on_epoch, bar = self._listen(spec.name, hp["epochs"], tracer)
             ctx = RunContext(device=self.device, seed=int(seed), num_classes=self.dataset.num_classes,
                              forget_classes=self.split.forget_classes, epochs=hp["epochs"],
                              on_epoch=on_epoch, should_stop=self._stop.is_set)
@@ -447,20 +529,24 @@ class Study:
                 if bar is not None:
                     bar.close()
             model = prepare_model(result.model, self.device)
+            if keep_best:
+                model = tracer.restore_best(model)
             self._emit(event="stage", run=spec.name, stage="evaluating")
-            outputs, metrics = self._evaluate(model)
             run = Run(id=self._new_id(spec.name), type="Unlearned", method=spec.name,
                       base=base_id, hyperparameters=hp, seed=int(seed), rte=result.rte,
-                      wall_time=result.wall, losses=result.losses)
-            self._commit(run, model, outputs, metrics)
+                      wall_time=result.wall, losses=result.losses,
+                      trace=tracer.history if tracer else {},
+                      best_epoch=tracer.best_epoch if keep_best else None)
+            self._commit(run, model, self._evaluate(model))
         self._emit(event="run_finished", run=run.id)
         return run
 
-    def sweep(self, method, *, base=None, seed: int | None = None, **grids) -> list[Run]:
+    def sweep(self, method, *, base=None, seed: int | None = None, trace: bool = False,
+              keep_best: bool = False, **grids) -> list[Run]:
         """Run ``method`` once per point of the cartesian grid of ``grids``.
 
         ``study.sweep("ga", lr=[1e-4, 1e-3], epochs=[5, 7])`` makes 4 runs. A scalar is a
-        grid of one value.
+        grid of one value. ``trace``/``keep_best`` apply to every run.
         """
         keys = list(grids)
         values = [v if isinstance(v, (list, tuple, np.ndarray, range)) else [v] for v in grids.values()]
@@ -471,7 +557,8 @@ class Study:
         spec = spec_for(method)
         for point in points:  # validate the whole grid before the first run
             resolve_hyperparameters(spec, self.dataset.method_defaults, point)
-        return [self.unlearn(method, base=base, seed=seed, **point) for point in points]
+        return [self.unlearn(method, base=base, seed=seed, trace=trace, keep_best=keep_best, **point)
+                for point in points]
 
     def add_checkpoint(self, path, name: str | None = None) -> Run:
         """Evaluate weights unlearned elsewhere (the reference system's Upload)."""
@@ -480,13 +567,13 @@ class Study:
         if name is not None and name in self._runs:
             raise StudyError(f"a run named {name!r} already exists; pick another name.")
         net, source = self._read_checkpoint(path)
-        outputs, metrics = self._evaluate(net)
+        outputs = self._evaluate(net)
         with self._lock:
             run_id = name if name is not None else self._new_id("upload")
             if run_id in self._runs:
                 raise StudyError(f"a run named {run_id!r} already exists; pick another name.")
             run = Run(id=run_id, type="Uploaded", method="checkpoint", source=source)
-            return self._commit(run, net, outputs, metrics)
+            return self._commit(run, net, outputs)
 
     def delete(self, run_id) -> None:
         """Remove an unlearned or uploaded run (the Original and Retrain stay)."""
@@ -494,7 +581,7 @@ class Study:
         if run.id in (ORIGINAL, RETRAIN):
             raise StudyError(f"{run.id!r} is a reference model and cannot be deleted.")
         with self._lock:
-            for d in (self._runs, self._weights, self._outputs):
+            for d in (self._runs, self._weights, self._outputs, self._details):
                 d.pop(run.id, None)
 
     # ------------------------------------------------------------------ persistence
@@ -523,6 +610,8 @@ class Study:
                 "forget": self.forget.to_dict(), "model": self._model_arg,
                 "architecture": self.arch.name, "feature_layer": self.arch.feature_layer,
                 "seed": self.seed, "recipe": self.recipe.to_dict(), "probe_size": self.probe_size,
+                "cka_size": self.cka_size, "trace_size": self.trace_size,
+                "grid": self.setup.grid if isinstance(self.setup.grid, str) else list(self.setup.grid),
                 "counters": self._counters, "runs": [r.record() for r in self._runs.values()],
             })
         return root
@@ -574,13 +663,13 @@ class Study:
         study = cls(dataset, forget_from_dict(meta["forget"]), model, seed=meta["seed"],
                     device=device, workdir=workdir, recipe=meta["recipe"],
                     feature_layer=meta["feature_layer"], probe_size=meta["probe_size"],
+                    cka_size=meta["cka_size"], trace_size=meta["trace_size"], grid=meta["grid"],
                     progress=progress)
         study._counters = dict(meta.get("counters", {}))
         for rec in meta["runs"]:
             run = Run(**rec)
             sd = load_weights(root / "models" / f"{run.id}.pt")
             outputs = Outputs.from_bytes((root / "outputs" / f"{run.id}.npz").read_bytes())
-            net = study.arch.build()
-            net.load_state_dict(sd)
-            study._commit(run, net, outputs, run.metrics)
+            run._study = study
+            study._runs[run.id], study._weights[run.id], study._outputs[run.id] = run, sd, outputs
         return study

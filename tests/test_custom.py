@@ -1,5 +1,7 @@
 import math
 
+import numpy as np
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -93,7 +95,8 @@ def test_failing_custom_methods_leave_the_study_intact(study, fn, match):
         study.unlearn(fn)
     after = study.results
     assert after.equals(before)
-    assert study[ok.id].metrics == before.set_index("id").loc[ok.id, ["UA", "RA", "TUA", "TRA"]].to_dict()
+    row = before.set_index("id").loc[ok.id]
+    assert all(np.isclose(v, row[k], equal_nan=True) for k, v in study[ok.id].metrics.items())
     again = study.unlearn("ft", epochs=1)
     assert again.id != ok.id
 

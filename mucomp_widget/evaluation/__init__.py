@@ -1,6 +1,10 @@
-"""Evaluation: one inference pass per model, then pure functions of its arrays."""
+"""Evaluation: one inference pass per model, then pure functions of its arrays.
 
-from .accuracy import class_accuracy, unlearning_accuracies
+``inference`` is the only module that runs a model; ``accuracy``, ``privacy``, ``mia``,
+``similarity`` and ``embedding`` are pure numpy; ``summary`` combines them per model and
+``trace`` records them per epoch.
+"""
+
 from .inference import Outputs, infer
 
-__all__ = ["Outputs", "infer", "class_accuracy", "unlearning_accuracies"]
+__all__ = ["Outputs", "infer"]

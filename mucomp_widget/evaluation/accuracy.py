@@ -52,3 +52,53 @@ def unlearning_accuracies(train_logits, y_train, test_logits, y_test, split, num
         "TUA": float("nan"),
         "TRA": _acc(test_logits, y_test, split.retain_test),
     }
+
+
+def prediction_matrix(logits, labels, num_classes: int) -> np.ndarray:
+    """Share of each true class (rows) predicted as each class (columns).
+
+    The reference system's ``label_dist``; rows of classes without samples are NaN.
+    """
+    pred = np.asarray(logits).argmax(axis=1)
+    labels = np.asarray(labels)
+    counts = np.zeros((num_classes, num_classes))
+    np.add.at(counts, (labels, pred), 1.0)
+    total = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        return np.where(total > 0, counts / np.maximum(total, 1), np.nan)
+
+
+def confidence_matrix(logits, labels, num_classes: int) -> np.ndarray:
+    """Mean softmax probability of each class (columns) over the samples of each true class.
+
+    The reference system's ``conf_dist`` (temperature 1); rows without samples are NaN.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    labels = np.asarray(labels)
+    sums = np.zeros((num_classes, num_classes))
+    np.add.at(sums, labels, p)
+    total = np.bincount(labels, minlength=num_classes)[:, None].astype(float)
+    with np.errstate(invalid="ignore"):
+        return np.where(total > 0, sums / np.maximum(total, 1), np.nan)
+
+
+def gaps(metrics: dict, retrain: dict, keys) -> dict:
+    """Absolute gap of each metric to the Retrain model's value (NaN where either is missing)."""
+    out = {}
+    for k in keys:
+        a, b = metrics.get(k, np.nan), retrain.get(k, np.nan)
+        out[k] = float(abs(a - b)) if a is not None and b is not None else float("nan")
+    return out
+
+
+def avg_gap(metrics: dict, retrain: dict, keys=("UA", "RA", "TRA", "MIA")) -> float:
+    """The field's Avg. Gap: mean absolute gap to Retrain over UA, RA, TA and MIA-efficacy.
+
+    Jia et al. (NeurIPS 2023, "Disparity Ave.") and Fan et al. (SalUn, ICLR 2024). TA is
+    TRA here (test accuracy on the retained classes, the papers' class-wise convention).
+    Lower is better; NaN terms (e.g. TUA for random forgetting) are skipped.
+    """
+    g = [v for v in gaps(metrics, retrain, keys).values() if np.isfinite(v)]
+    return float(np.mean(g)) if g else float("nan")

@@ -173,7 +173,8 @@ def resolve_hyperparameters(spec: MethodSpec, dataset_defaults: dict, user: dict
 class RunContext:
     """What a running method can use besides its hyperparameters.
 
-    ``report(epoch, loss)`` records the epoch's training loss, forwards progress and
+    ``report(epoch, loss)`` records the epoch's training loss, forwards progress (and
+    epoch traces) and
     raises :class:`RunCancelled` when a stop was requested. ``loop_started()`` marks the
     start of the unlearning loop: RTE runs from there (or from the call, if never marked)
     to the return, minus the time spent in ``report`` callbacks, as the reference system
@@ -194,6 +195,7 @@ class RunContext:
         self._should_stop = should_stop
         self._loop_start: float | None = None
         self._callback_time = 0.0
+        self.model: nn.Module | None = None  # the module handed to the method
 
     def loop_started(self) -> None:
         self._loop_start = time.perf_counter()
@@ -205,11 +207,13 @@ class RunContext:
         if self._should_stop is not None and self._should_stop():
             raise RunCancelled("the run was cancelled.")
 
-    def report(self, epoch: int, loss: float) -> None:
+    def report(self, epoch: int, loss: float, model: nn.Module | None = None) -> None:
+        """Record the epoch's loss; ``model`` is the module being trained if the method
+        replaced the one it was given (epoch traces evaluate it)."""
         self.losses.append(float(loss))
         if self._on_epoch is not None:
             t = time.perf_counter()
-            self._on_epoch(int(epoch), float(loss))
+            self._on_epoch(int(epoch), float(loss), model if model is not None else self.model)
             self._callback_time += time.perf_counter() - t
         self.check_cancelled()
 
@@ -228,6 +232,7 @@ def invoke(spec: MethodSpec, model: nn.Module, forget_loader, retain_loader, hp:
            ctx: RunContext) -> Invocation:
     """Call a method on ``model`` (already a copy) and check what it hands back."""
     reference = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+    ctx.model = model
     names, var_kw = spec.accepts()
     offered = {**hp, "device": ctx.device, "seed": ctx.seed, "num_classes": ctx.num_classes,
                "forget_classes": ctx.forget_classes, "ctx": ctx}

@@ -1,0 +1,137 @@
+"""Every metric of one model, from its inference outputs and those of the reference models.
+
+Pure functions of arrays: the Study calls :func:`evaluate` once per model after its single
+inference pass, and again (without touching any model) when a reference model changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..forget import ForgetSplit
+from .accuracy import avg_gap, gaps, unlearning_accuracies
+from .mia import auc_ci, entropy_lr_mia, logit_confidence, loss_lr_cv_accuracy, roc, svc_mia_efficacy
+from .privacy import privacy_attack, privacy_score, privacy_score_ci
+from .similarity import cka_from_grams
+
+#: Scalar columns of the results table, in order, with the direction a reader needs.
+COLUMNS = {
+    "UA": "forget-set accuracy; close to Retrain",
+    "RA": "retain-set accuracy; close to Retrain (high)",
+    "TUA": "test accuracy on forgotten classes; close to Retrain",
+    "TRA": "test accuracy on retained classes; close to Retrain (high)",
+    "PS": "privacy score, 1 - worst threshold-attack score against Retrain; higher is better",
+    "MIA": "SalUn/Sparse SVC MIA-efficacy, share of forget samples judged non-member; close to Retrain",
+    "MIA-Ent": "Bad-Teacher/SSD entropy MIA, share of forget samples judged member; close to Retrain",
+    "MIA-Loss": "SCRUB/NeurIPS'23 loss-attack CV accuracy, forget vs held-out; close to Retrain (0.5 = no signal)",
+    "AUC": "ROC AUC of forget (member) vs held-out samples on logit-scaled confidence; close to Retrain",
+    "U-AUC": "ROC AUC telling this model from Retrain on the forget samples; 0.5 is best",
+    "AvgGap": "mean |gap| to Retrain over UA, RA, TRA, MIA; lower is better",
+}
+
+
+@dataclass(frozen=True)
+class EvalSetup:
+    """What evaluation needs to know about a study besides the model outputs."""
+
+    y_train: np.ndarray
+    y_test: np.ndarray
+    split: ForgetSplit
+    num_classes: int
+    shadow_in: np.ndarray  # retain training ids: the members of the MIA shadow sets
+    shadow_out: np.ndarray  # test ids of retained classes: the non-members
+    grid: object = "reference"
+    seed: int = 0
+    n_boot: int = 200
+
+    @property
+    def held_out(self) -> np.ndarray:
+        """Test samples of the forgotten classes (class-wise) or the whole test set."""
+        return self.split.forget_test if self.split.classwise else self.split.retain_test
+
+
+def own_metrics(out, s: EvalSetup) -> tuple[dict, dict]:
+    """Metrics that need only this model: accuracies and the MIA families."""
+    f = s.split.forget_train
+    metrics = unlearning_accuracies(out.train_logits, s.y_train, out.test_logits, s.y_test,
+                                    s.split, s.num_classes)
+    fl, fy = out.train_logits[f], s.y_train[f]
+    ho, hy = out.test_logits[s.held_out], s.y_test[s.held_out]
+    si, sy = out.train_logits[s.shadow_in], s.y_train[s.shadow_in]
+    so, soy = out.test_logits[s.shadow_out], s.y_test[s.shadow_out]
+    metrics["MIA"] = svc_mia_efficacy(si, sy, so, soy, fl, fy, seed=s.seed)
+    metrics["MIA-Ent"] = entropy_lr_mia(si, so, fl, seed=s.seed)
+    details = {}
+    if len(ho):
+        metrics["MIA-Loss"] = loss_lr_cv_accuracy(fl, fy, ho, hy, seed=s.seed)
+        member, nonmember = logit_confidence(fl, fy), logit_confidence(ho, hy)
+        details["roc_forget_vs_heldout"] = roc(member, nonmember)
+        metrics["AUC"] = details["roc_forget_vs_heldout"]["auc"]
+        details["auc_ci"] = auc_ci(member, nonmember, n_boot=s.n_boot, seed=s.seed)
+    else:
+        metrics["MIA-Loss"] = metrics["AUC"] = float("nan")
+    return metrics, details
+
+
+def evaluate(out, s: EvalSetup, *, original=None, retrain=None, retrain_metrics=None,
+             cka_against=None) -> tuple[dict, dict]:
+    """All scalar metrics (results-table columns) and the details the views need.
+
+    ``original``/``retrain`` are the reference models' Outputs (None while missing: the
+    metrics that need them are NaN). ``retrain_metrics`` are the Retrain model's own
+    metrics, for the gaps. ``cka_against`` maps a reference name to its Outputs.
+    """
+    metrics, details = own_metrics(out, s)
+    f = s.split.forget_train
+    if retrain is not None:
+        u, r = out.train_logits[f], retrain.train_logits[f]
+        attack = privacy_attack(u, r, grid=s.grid)
+        metrics["PS"] = attack["ps"]
+        details["privacy"] = attack
+        details["ps_ci"] = privacy_score_ci(u, r, grid=s.grid, n_boot=s.n_boot, seed=s.seed)
+        fy = s.y_train[f]
+        details["roc_vs_retrain"] = roc(logit_confidence(u, fy), logit_confidence(r, fy))
+        metrics["U-AUC"] = details["roc_vs_retrain"]["auc"]
+    else:
+        metrics["PS"] = metrics["U-AUC"] = float("nan")
+    if retrain_metrics is None and retrain is out:
+        retrain_metrics = metrics  # the Retrain model against itself: every gap is 0
+    if retrain_metrics is not None:
+        details["gaps"] = gaps(metrics, retrain_metrics, ("UA", "RA", "TUA", "TRA", "PS", "MIA",
+                                                          "MIA-Ent", "MIA-Loss", "AUC"))
+        metrics["AvgGap"] = avg_gap(metrics, retrain_metrics)
+    else:
+        metrics["AvgGap"] = float("nan")
+    details["cka"] = {
+        name: {f"{subset}/{layer}": cka_from_grams(g, ref.grams[(subset, layer)])
+               for (subset, layer), g in out.grams.items() if (subset, layer) in ref.grams}
+        for name, ref in (cka_against or {}).items()
+    }
+    return {k: float(metrics.get(k, np.nan)) for k in COLUMNS}, details
+
+
+def trace_metrics(logits_train, logits_test, s: EvalSetup, ids: dict, retrain_forget_logits) -> dict:
+    """UA, RA, TUA, TRA, PS and MIA-efficacy on the small sample sets of an epoch trace.
+
+    ``logits_train``/``logits_test`` hold the rows of the sorted ids ``ids["train"]`` and
+    ``ids["test"]``; ``retrain_forget_logits`` the Retrain model's logits of the forget ids
+    among ``ids["train"]``. The MIA shadow sets are the retained samples among the ids.
+    """
+    tr, te = ids["train"], ids["test"]
+    sub = ForgetSplit(
+        forget_train=np.flatnonzero(np.isin(tr, s.split.forget_train)),
+        retain_train=np.flatnonzero(np.isin(tr, s.split.retain_train)),
+        forget_test=np.flatnonzero(np.isin(te, s.split.forget_test)),
+        retain_test=np.flatnonzero(np.isin(te, s.split.retain_test)),
+        forget_classes=s.split.forget_classes,
+    )
+    y_tr, y_te = s.y_train[tr], s.y_test[te]
+    m = unlearning_accuracies(logits_train, y_tr, logits_test, y_te, sub, s.num_classes)
+    f = sub.forget_train
+    m["PS"] = privacy_score(logits_train[f], retrain_forget_logits, grid=s.grid)
+    m["MIA"] = svc_mia_efficacy(logits_train[sub.retain_train], y_tr[sub.retain_train],
+                                logits_test[sub.retain_test], y_te[sub.retain_test],
+                                logits_train[f], y_tr[f], seed=s.seed)
+    return m

@@ -1,0 +1,177 @@
+"""CKA, accuracy views, the one-pass inference and the evaluation of a whole study."""
+
+import numpy as np
+import pytest
+import torch
+
+import mucomp_widget as mu
+from mucomp_widget import metrics
+from mucomp_widget.evaluation.inference import infer
+from mucomp_widget.evaluation.privacy import N_THRESHOLDS
+
+
+# ------------------------------------------------------------------ CKA
+
+@pytest.mark.parametrize("debiased", [True, False])
+def test_cka_of_a_representation_with_itself_is_one(debiased):
+    x = np.random.default_rng(0).normal(size=(60, 30))
+    assert metrics.cka(x, x, debiased=debiased) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("debiased", [True, False])
+def test_cka_is_invariant_to_orthogonal_maps_and_isotropic_scaling(debiased):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(80, 20))
+    y = x @ rng.normal(size=(20, 15)) + 0.5 * rng.normal(size=(80, 15))
+    q, _ = np.linalg.qr(rng.normal(size=(15, 15)))
+    base = metrics.cka(x, y, debiased=debiased)
+    assert 0.2 < base < 0.99
+    assert metrics.cka(x, 7.5 * (y @ q), debiased=debiased) == pytest.approx(base, rel=1e-9)
+    # ... but not to anisotropic scaling, which changes the representation's geometry.
+    assert metrics.cka(x, y * np.linspace(0.1, 10, 15), debiased=debiased) != pytest.approx(base, rel=1e-3)
+
+
+def test_debiased_cka_of_unrelated_representations_is_near_zero():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(400, 500)), rng.normal(size=(400, 500))
+    assert abs(metrics.cka(x, y, debiased=True)) < 0.02
+    assert metrics.cka(x, y, debiased=False) > 0.3  # the plain estimator's bias for wide layers
+
+
+def test_cka_needs_matching_samples():
+    with pytest.raises(mu.MucompError, match="same samples"):
+        metrics.cka(np.zeros((5, 2)), np.zeros((6, 2)))
+
+
+# ------------------------------------------------------------------ accuracy views
+
+def test_prediction_and_confidence_matrices_by_hand():
+    logits = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.6, 0.3, 0.1], [0.2, 0.2, 0.6]]))
+    labels = np.array([0, 0, 1, 2])
+    pm = metrics.prediction_matrix(logits, labels, 3)
+    np.testing.assert_allclose(pm, [[0.5, 0.5, 0], [1, 0, 0], [0, 0, 1]])
+    cm = metrics.confidence_matrix(logits, labels, 3)
+    np.testing.assert_allclose(cm, [[0.4, 0.5, 0.1], [0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    assert np.isnan(metrics.prediction_matrix(logits, labels, 4)[3]).all()
+
+
+def test_avg_gap_is_the_mean_absolute_gap_over_ua_ra_ta_mia():
+    retrain = {"UA": 0.0, "RA": 1.0, "TRA": 0.95, "MIA": 1.0}
+    model = {"UA": 0.2, "RA": 0.9, "TRA": 0.95, "MIA": 0.6}
+    assert metrics.avg_gap(model, retrain) == pytest.approx((0.2 + 0.1 + 0 + 0.4) / 4)
+
+
+# ------------------------------------------------------------------ one-pass inference
+
+def test_inference_forwards_each_image_once_and_builds_grams(class3_study, digits):
+    study = class3_study
+    model = study["rl-1"].model
+    seen = []
+    handle = model.register_forward_hook(lambda m, i, o: seen.append(len(o)))
+    out = infer(model, study._device_data(), probe_ids=study.probe_ids,
+                feature_layer=study.arch.feature_layer, gram_sets=study.cka_sets,
+                blocks=study.arch.blocks)
+    handle.remove()
+    assert sum(seen) == out.forwarded == digits.n_train + digits.n_test
+    np.testing.assert_allclose(out.train_logits, study["rl-1"].outputs.train_logits, atol=1e-4)
+    # A Gram kept during the pass equals one computed from a separate forward of its samples.
+    split, ids = study.cka_sets["train_forget"]
+    acts = {}
+
+    def keep(module, inputs, output):
+        acts["x"] = output.flatten(1)
+
+    h = model.block2.register_forward_hook(keep)
+    with torch.no_grad():
+        model(study._device_data().batch("train", torch.from_numpy(ids))[0])
+    h.remove()
+    g = (acts["x"] @ acts["x"].T).numpy()
+    np.testing.assert_allclose(out.grams[("train_forget", "block2")], g, rtol=1e-4, atol=1e-3)
+    assert out.probe_features.shape == (len(study.probe_ids), 64)
+
+
+# ------------------------------------------------------------------ whole-study evaluation
+
+def test_retrain_against_itself_is_perfect(class3_study):
+    r = class3_study.retrain
+    assert r.metrics["PS"] == 1.0
+    assert r.metrics["U-AUC"] == 0.5
+    assert r.metrics["AvgGap"] == 0.0
+    cka = r.details["cka"]["retrain"]
+    assert all(v == pytest.approx(1.0) for v in cka.values())
+
+
+def test_original_leaks_and_unlearning_closes_the_gap(class3_study):
+    res = class3_study.results.set_index("id")
+    assert res.loc["original", "PS"] < 0.5       # the Original is easy to tell from Retrain
+    assert res.loc["original", "MIA"] < 0.2       # SVC judges its forget samples members
+    assert res.loc["retrain", "MIA"] > 0.8        # and the Retrain model's non-members
+    for rid in ("rl-1", "salun-1", "scrub-1"):
+        assert res.loc[rid, "AvgGap"] < res.loc["original", "AvgGap"]
+        assert res.loc[rid, "PS"] > res.loc["original", "PS"]
+
+
+def test_one_privacy_score_everywhere(class3_study):
+    run = class3_study["salun-1"]
+    attack = run.details["privacy"]
+    assert attack["ps"] == run.metrics["PS"]
+    n_forget = len(class3_study.split.forget_train)
+    assert len(attack["values"]["unlearned"]["entropy"]) == n_forget
+    assert len(attack["values"]["retrain"]["confidence"]) == n_forget
+    for metric in ("entropy", "confidence"):
+        for direction in ("above_unlearn", "above_retrain"):
+            assert len(attack["curves"][metric][direction]["threshold"]) == N_THRESHOLDS
+    worst = max(attack["curves"][m][d]["attack_score"].max()
+                for m in ("entropy", "confidence") for d in ("above_unlearn", "above_retrain"))
+    assert run.metrics["PS"] == pytest.approx(1 - worst)
+    lo, hi = run.details["ps_ci"]
+    assert 0 <= lo <= hi <= 1
+    # The standalone API gives the same number from the same arrays.
+    f = class3_study.split.forget_train
+    assert metrics.privacy_score(run.outputs.train_logits[f],
+                                 class3_study.retrain.outputs.train_logits[f]) == run.metrics["PS"]
+
+
+def test_roc_details_follow_the_audit_convention(class3_study):
+    d = class3_study["ga-1"].details
+    for key in ("roc_forget_vs_heldout", "roc_vs_retrain"):
+        roc = d[key]
+        assert roc["fpr"][0] == 0 and roc["tpr"][-1] == 1
+        assert set(roc["tpr_at"]) == {0.001, 0.01}
+    assert d["auc_ci"][0] <= class3_study["ga-1"].metrics["AUC"] <= d["auc_ci"][1]
+
+
+def test_epoch_trace_and_keep_best(make_study):
+    study = make_study()
+    run = study.unlearn("ga", epochs=6, lr=3e-3, trace=True, keep_best=True)
+    t = run.trace
+    assert t["epoch"] == list(range(7))
+    assert set(t) >= {"UA", "RA", "TUA", "TRA", "PS", "MIA", "AvgGap"}
+    assert t["UA"][0] == pytest.approx(study.original.metrics["UA"])  # epoch 0 = the base model
+    best = int(np.nanargmin(t["AvgGap"][1:])) + 1
+    assert run.best_epoch == best
+    # The kept model is the best epoch's: its table UA is the trace's UA at that epoch
+    # (every forget sample is traced).
+    assert run.metrics["UA"] == pytest.approx(t["UA"][best], abs=1e-9)
+    plain = study.unlearn("ga", epochs=6, lr=3e-3, trace=True)
+    assert plain.best_epoch is None
+    assert plain.trace["PS"][-1] == pytest.approx(plain.metrics["PS"], abs=0.02)
+    assert plain.metrics["UA"] == pytest.approx(plain.trace["UA"][-1])
+
+
+def test_a_new_retrain_model_rescores_every_run(make_study, class3_study, tmp_path):
+    study = make_study()
+    run = study.unlearn("rl")
+    before = dict(run.metrics)
+    torch.save(class3_study.original.state_dict, tmp_path / "not-really-retrain.pth")
+    study.load_retrain(tmp_path / "not-really-retrain.pth")
+    assert study.retrain.metrics["PS"] == 1.0
+    assert run.metrics["UA"] == before["UA"]            # its own metrics do not change
+    assert run.metrics["PS"] != before["PS"]            # those against Retrain do
+    assert study.original.metrics["PS"] == 1.0          # the Original now *is* the Retrain
+
+
+def test_metrics_api_exposes_the_named_functions():
+    for name in ("privacy_score", "attack_curves", "mia_efficacy", "roc", "cka", "prediction_matrix",
+                 "confidence_matrix", "avg_gap", "loss_lr_cv_accuracy", "entropy_lr_mia"):
+        assert callable(getattr(metrics, name))
