@@ -138,9 +138,10 @@ def _run(args) -> int:
     if args.json:
         print(text)
     else:
-        print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
-        print(f"\nResults in {out}/ (results.csv, results.json, study/); load with "
-              f"mucomp_widget.Study.load('{out / 'study'}').")
+        shown = [c for c in df.columns if c not in ("base", "seed", "MIA-Ent", "MIA-Loss", "AUC", "U-AUC")]
+        print(df[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+        print(f"\nAll columns in {out}/results.csv and results.json; the study in {out}/study, "
+              f"for mucomp_widget.Study.load('{out / 'study'}').")
     return 0
 
 

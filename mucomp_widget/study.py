@@ -7,11 +7,12 @@ record of everything. The CLI and the widget are thin front ends over it.
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from . import __version__
 from .datasets import Dataset
 from .errors import CheckpointError, ConfigError, StudyError
 from .evaluation import Outputs, infer
+from .evaluation.embedding import embed, top_probabilities
 from .evaluation.summary import COLUMNS, EvalSetup, evaluate
 from .evaluation.trace import EpochTracer
 from .forget import ClassForget, ForgetSpec, from_dict as forget_from_dict
@@ -42,6 +44,20 @@ ORIGINAL, RETRAIN = "original", "retrain"
 TYPES = ("Original", "Retrain", "Unlearned", "Uploaded")
 METRICS = tuple(COLUMNS)
 FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A model's 2-D layout of the probe samples, with what tooltips show.
+
+    ``coords[i]`` places training sample ``ids[i]``; ``top_classes``/``top_probs`` are its
+    three most likely classes under softmax(z / 2), as the reference system keeps them.
+    """
+
+    ids: np.ndarray
+    coords: np.ndarray
+    top_classes: np.ndarray
+    top_probs: np.ndarray
 
 
 @dataclass(eq=False)
@@ -217,6 +233,7 @@ class Study:
         self._weights: dict[str, dict] = {}
         self._outputs: dict[str, Outputs] = {}
         self._details: dict[str, dict] = {}
+        self._embeddings: dict[str, Embedding] = {}
         self._counters: dict[str, int] = {}
         self._listeners: list = []
         self._lock = threading.RLock()
@@ -368,6 +385,24 @@ class Study:
                 self._score(run_id)
             return self._details[run_id]
 
+    def embedding(self, run_id) -> Embedding:
+        """The run's UMAP layout of the probe samples, aligned onto the Original's layout.
+
+        Computed on first use and kept (and saved with the study). The Original's layout
+        is fitted first; every other model starts from it and is aligned onto it, so a
+        sample sits in comparable places across models (the reference system fits each
+        model independently).
+        """
+        run = self[run_id]
+        with self._lock:
+            if run.id not in self._embeddings:
+                reference = None if run.id == ORIGINAL else self.embedding(ORIGINAL).coords
+                out = self._outputs[run.id]
+                classes, probs = top_probabilities(out.train_logits[self.probe_ids])
+                coords = embed(out.probe_features, reference=reference, seed=self.seed)
+                self._embeddings[run.id] = Embedding(self.probe_ids, coords, classes, probs)
+            return self._embeddings[run.id]
+
     def _commit(self, run: Run, model: nn.Module, outputs: Outputs) -> Run:
         """Store a run with its weights and outputs, and score it (and, for a new
         reference model, rescore every run against it)."""
@@ -376,6 +411,9 @@ class Study:
         self._weights[run.id] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         self._outputs[run.id] = outputs
         self._runs[run.id] = run
+        self._embeddings.pop(run.id, None)
+        if run.id == ORIGINAL:
+            self._embeddings.clear()  # every layout is aligned onto the Original's
         if run.id in (ORIGINAL, RETRAIN):
             order = [RETRAIN] if RETRAIN in self._runs else []
             for rid in order + [r for r in self._runs if r != RETRAIN]:
@@ -581,7 +619,7 @@ class Study:
         if run.id in (ORIGINAL, RETRAIN):
             raise StudyError(f"{run.id!r} is a reference model and cannot be deleted.")
         with self._lock:
-            for d in (self._runs, self._weights, self._outputs, self._details):
+            for d in (self._runs, self._weights, self._outputs, self._details, self._embeddings):
                 d.pop(run.id, None)
 
     # ------------------------------------------------------------------ persistence
@@ -595,6 +633,10 @@ class Study:
             for run_id in self._runs:
                 save_weights(root / "models" / f"{run_id}.pt", self._weights[run_id])
                 atomic_write(root / "outputs" / f"{run_id}.npz", self._outputs[run_id].to_bytes())
+            for run_id, emb in self._embeddings.items():
+                buf = io.BytesIO()
+                np.savez(buf, **asdict(emb))
+                atomic_write(root / "embeddings" / f"{run_id}.npz", buf.getvalue())
             if self.dataset.source.get("kind") == "arrays":
                 ds = self.dataset
                 np.savez(root / "dataset.npz", x_train=ds.x_train.numpy(), y_train=ds.y_train.numpy(),
@@ -672,4 +714,8 @@ class Study:
             outputs = Outputs.from_bytes((root / "outputs" / f"{run.id}.npz").read_bytes())
             run._study = study
             study._runs[run.id], study._weights[run.id], study._outputs[run.id] = run, sd, outputs
+            emb = root / "embeddings" / f"{run.id}.npz"
+            if emb.is_file():
+                with np.load(emb, allow_pickle=False) as z:
+                    study._embeddings[run.id] = Embedding(**{k: z[k] for k in z.files})
         return study

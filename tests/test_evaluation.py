@@ -175,3 +175,25 @@ def test_metrics_api_exposes_the_named_functions():
     for name in ("privacy_score", "attack_curves", "mia_efficacy", "roc", "cka", "prediction_matrix",
                  "confidence_matrix", "avg_gap", "loss_lr_cv_accuracy", "entropy_lr_mia"):
         assert callable(getattr(metrics, name))
+
+
+def test_embeddings_are_aligned_onto_the_original(class3_study, tmp_path):
+    study = class3_study
+    orig = study.embedding("original")
+    assert orig.coords.shape == (len(study.probe_ids), 2) and np.array_equal(orig.ids, study.probe_ids)
+    assert orig.top_classes.shape == orig.top_probs.shape == (len(study.probe_ids), 3)
+    assert (np.diff(orig.top_probs, axis=1) <= 0).all()
+    # A copy of the Original lands where the Original's samples are; an independent
+    # layout (no reference) of the same features does not have to.
+    copy = study.add_checkpoint(study.original.state_dict, name="original-copy")
+    same = study.embedding(copy.id).coords
+    spread = np.linalg.norm(orig.coords - orig.coords.mean(0), axis=1).mean()
+    assert np.linalg.norm(same - orig.coords, axis=1).mean() < 0.25 * spread
+    moved = study.embedding("rl-1").coords
+    forget = np.isin(study.probe_ids, study.split.forget_train)
+    # Forgetting moves the forget samples more than the retained ones.
+    shift = np.linalg.norm(moved - orig.coords, axis=1)
+    assert shift[forget].mean() > shift[~forget].mean()
+    again = mu.Study.load(study.save(tmp_path / "s"), workdir=tmp_path, progress=False)
+    assert np.array_equal(again.embedding("rl-1").coords, moved)
+    study.delete(copy.id)
