@@ -7,6 +7,8 @@ Use these on logits and labels from anywhere, without a Study::
     metrics.mia_efficacy(retain_logits, retain_y, test_logits, test_y, forget_logits, forget_y)
     metrics.roc(member_scores, nonmember_scores)["tpr_at"][0.001]
     metrics.cka(features_a, features_b)
+
+``COLUMNS`` maps each results-table column to what it measures and which way is better.
 """
 
 from .evaluation.accuracy import (
@@ -21,11 +23,13 @@ from .evaluation.privacy import (
     epsilon_from_rates, privacy_attack, privacy_score, privacy_score_ci,
 )
 from .evaluation.similarity import cka, cka_from_grams, gram
+from .evaluation.summary import COLUMNS
 
 #: SalUn / l1-sparse MIA-efficacy (the field's usual "MIA" column).
 mia_efficacy = svc_mia_efficacy
 
 __all__ = [
+    "COLUMNS",
     "avg_gap", "class_accuracy", "confidence_matrix", "gaps", "prediction_matrix",
     "unlearning_accuracies", "auc_ci", "cross_entropy_loss", "entropy", "entropy_lr_mia",
     "logit_confidence", "loss_lr_cv_accuracy", "roc", "softmax", "svc_mia_efficacy",

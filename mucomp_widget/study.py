@@ -101,9 +101,10 @@ class Run:
 
     @property
     def details(self) -> dict:
-        """Curves and per-sample values behind the metrics: the privacy attack (values,
-        four threshold curves, worst case), ROC curves, bootstrap intervals, gaps to
-        Retrain and layer-wise CKA against the Original and the Retrain model."""
+        """Everything behind the metrics: per-class accuracy, prediction and confidence
+        matrices (train and test), the privacy attack (per-sample values, four threshold
+        curves, worst case), ROC curves, bootstrap intervals, gaps to Retrain and
+        layer-wise CKA against the Original and the Retrain model."""
         return self._study._details_of(self.id)
 
     def record(self) -> dict:
@@ -458,7 +459,7 @@ class Study:
                                       generator=gen)
 
                 def report(epoch, loss):
-                    on_epoch(epoch, loss, net)
+                    on_epoch(epoch, loss)
                     if self._stop.is_set():
                         raise RunCancelled(f"training the {label} model was cancelled.")
 

@@ -132,6 +132,16 @@ def test_one_privacy_score_everywhere(class3_study):
                                  class3_study.retrain.outputs.train_logits[f]) == run.metrics["PS"]
 
 
+def test_accuracy_views_in_details(class3_study, digits):
+    d = class3_study["ga-1"].details
+    ca = d["class_accuracy"]["train"]
+    assert ca.shape == (10,) and ca[3] == pytest.approx(class3_study["ga-1"].metrics["UA"])
+    pm = d["prediction_matrix"]["test"]
+    assert pm.shape == (10, 10) and np.allclose(pm.sum(1), 1)
+    assert np.allclose(np.diag(pm), d["class_accuracy"]["test"])
+    assert np.allclose(d["confidence_matrix"]["train"].sum(1), 1)
+
+
 def test_roc_details_follow_the_audit_convention(class3_study):
     d = class3_study["ga-1"].details
     for key in ("roc_forget_vs_heldout", "roc_vs_retrain"):
@@ -139,6 +149,7 @@ def test_roc_details_follow_the_audit_convention(class3_study):
         assert roc["fpr"][0] == 0 and roc["tpr"][-1] == 1
         assert set(roc["tpr_at"]) == {0.001, 0.01}
     assert d["auc_ci"][0] <= class3_study["ga-1"].metrics["AUC"] <= d["auc_ci"][1]
+    assert d["u_auc_ci"][0] <= class3_study["ga-1"].metrics["U-AUC"] <= d["u_auc_ci"][1]
 
 
 def test_epoch_trace_and_keep_best(make_study):

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..forget import ForgetSplit
-from .accuracy import avg_gap, gaps, unlearning_accuracies
+from .accuracy import (
+    avg_gap, class_accuracy, confidence_matrix, gaps, prediction_matrix, unlearning_accuracies,
+)
 from .mia import auc_ci, entropy_lr_mia, logit_confidence, loss_lr_cv_accuracy, roc, svc_mia_efficacy
 from .privacy import privacy_attack, privacy_score, privacy_score_ci
 from .similarity import cka_from_grams
@@ -63,7 +65,14 @@ def own_metrics(out, s: EvalSetup) -> tuple[dict, dict]:
     so, soy = out.test_logits[s.shadow_out], s.y_test[s.shadow_out]
     metrics["MIA"] = svc_mia_efficacy(si, sy, so, soy, fl, fy, seed=s.seed)
     metrics["MIA-Ent"] = entropy_lr_mia(si, so, fl, seed=s.seed)
-    details = {}
+    details = {
+        "class_accuracy": {"train": class_accuracy(out.train_logits, s.y_train, s.num_classes),
+                           "test": class_accuracy(out.test_logits, s.y_test, s.num_classes)},
+        "prediction_matrix": {"train": prediction_matrix(out.train_logits, s.y_train, s.num_classes),
+                              "test": prediction_matrix(out.test_logits, s.y_test, s.num_classes)},
+        "confidence_matrix": {"train": confidence_matrix(out.train_logits, s.y_train, s.num_classes),
+                              "test": confidence_matrix(out.test_logits, s.y_test, s.num_classes)},
+    }
     if len(ho):
         metrics["MIA-Loss"] = loss_lr_cv_accuracy(fl, fy, ho, hy, seed=s.seed)
         member, nonmember = logit_confidence(fl, fy), logit_confidence(ho, hy)
@@ -92,7 +101,9 @@ def evaluate(out, s: EvalSetup, *, original=None, retrain=None, retrain_metrics=
         details["privacy"] = attack
         details["ps_ci"] = privacy_score_ci(u, r, grid=s.grid, n_boot=s.n_boot, seed=s.seed)
         fy = s.y_train[f]
-        details["roc_vs_retrain"] = roc(logit_confidence(u, fy), logit_confidence(r, fy))
+        phi_u, phi_r = logit_confidence(u, fy), logit_confidence(r, fy)
+        details["roc_vs_retrain"] = roc(phi_u, phi_r)
+        details["u_auc_ci"] = auc_ci(phi_u, phi_r, n_boot=s.n_boot, seed=s.seed)
         metrics["U-AUC"] = details["roc_vs_retrain"]["auc"]
     else:
         metrics["PS"] = metrics["U-AUC"] = float("nan")
