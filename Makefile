@@ -22,8 +22,14 @@ demo: $(STAMP)
 	$(VENV)/bin/mucomp run --preset digits --forget-class 3 \
 		--methods ft,ga,rl,scrub,salun --out mucomp-demo
 
-## make test: the whole test suite
-test: $(STAMP)
+# Rebuild the front-end bundle when its sources change after installation.
+JS_SOURCES := $(shell find js -name '*.js' -not -path '*/__tests__/*' 2>/dev/null) js/widget.css package.json
+mucomp_widget/static/widget.js: $(JS_SOURCES) $(STAMP)
+	npm run build
+
+## make test: the whole test suite (JS unit tests, then Python)
+test: $(STAMP) mucomp_widget/static/widget.js
+	npm test
 	$(PY) -m pytest
 
 ## make bench: the speed benchmarks recorded in benchmarks/RESULTS.md

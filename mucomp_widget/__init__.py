@@ -17,5 +17,15 @@ from .methods import register_method  # noqa: E402
 from .study import Run, Study  # noqa: E402
 from .training import Recipe  # noqa: E402
 
+
+def __getattr__(name):
+    # The widget needs the built front-end bundle; import it only when asked for.
+    if name == "Comparator":
+        from .widget import Comparator
+
+        return Comparator
+    raise AttributeError(f"module 'mucomp_widget' has no attribute {name!r}")
+
+
 __all__ = ["__version__", "datasets", "forget", "methods", "metrics", "MucompError", "register_method",
-           "Run", "Study", "Recipe"]
+           "Run", "Study", "Recipe", "Comparator"]

@@ -238,6 +238,7 @@ class Study:
         self._counters: dict[str, int] = {}
         self._listeners: list = []
         self._lock = threading.RLock()
+        self._embed_lock = threading.RLock()
         self._stop = threading.Event()
         self._data: DeviceData | None = None
         self._arch_sig: str | None = None
@@ -303,7 +304,7 @@ class Study:
         self.prepare()
         rows = []
         rank = {ORIGINAL: 0, RETRAIN: 1}
-        ordered = sorted(self._runs.values(), key=lambda r: rank.get(r.id, 2))
+        ordered = sorted(list(self._runs.values()), key=lambda r: rank.get(r.id, 2))
         for r in ordered:
             hp = r.hyperparameters
             rows.append({
@@ -381,6 +382,9 @@ class Study:
         self._details[run_id] = details
 
     def _details_of(self, run_id: str) -> dict:
+        details = self._details.get(run_id)
+        if details is not None:
+            return details
         with self._lock:
             if run_id not in self._details:
                 self._score(run_id)
@@ -395,7 +399,7 @@ class Study:
         model independently).
         """
         run = self[run_id]
-        with self._lock:
+        with self._embed_lock:  # not the study lock: layouts are made while a run trains
             if run.id not in self._embeddings:
                 reference = None if run.id == ORIGINAL else self.embedding(ORIGINAL).coords
                 out = self._outputs[run.id]
@@ -435,6 +439,8 @@ class Study:
         return on_epoch, bar
 
     def _ensure(self, kind: str) -> None:
+        if kind in self._runs:
+            return
         with self._lock:
             if kind in self._runs:
                 return

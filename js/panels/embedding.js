@@ -1,0 +1,7 @@
+// Placeholder until this panel lands.
+import { h } from "../lib/dom.js";
+
+export function mountEmbedding(el, ctx) {
+  el.append(h("div", { class: "mucomp-panel-title" }, "Embedding"));
+  return () => {};
+}

@@ -1,0 +1,182 @@
+"""What the Comparator sends to the browser: compact arrays built from a Study.
+
+Everything here is a pure function of the Study's stored outputs and details, so the
+widget and the HTML export send the same thing. Shapes and dtypes are the contract with
+``js/lib/types.js``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pandas as pd
+
+from .evaluation.embedding import top_probabilities
+
+ROC_POINTS = 256
+
+
+def _label_dtype(num_classes: int):
+    return np.uint8 if num_classes <= 256 else np.uint16
+
+
+def quantize(values) -> dict:
+    """float values -> uint16 codes with ``lo`` and ``step`` (value = lo + code * step).
+
+    Attack values need about 2 decimals (the reference rounds them to 2); 16 bits keep
+    ~1e-4 of the range and halve the bytes of float32.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return {"q": np.zeros(0, np.uint16), "lo": 0.0, "step": 1.0}
+    lo, hi = float(v.min()), float(v.max())
+    step = (hi - lo) / 65535 if hi > lo else 1.0
+    return {"q": np.round((v - lo) / step).astype(np.uint16), "lo": lo, "step": step}
+
+
+def _roc(roc: dict) -> dict:
+    fpr, tpr = np.asarray(roc["fpr"]), np.asarray(roc["tpr"])
+    if len(fpr) > ROC_POINTS:
+        keep = np.unique(np.concatenate([[0, len(fpr) - 1], np.linspace(0, len(fpr) - 1, ROC_POINTS).astype(int),
+                                         np.flatnonzero(fpr <= 0.01)[-ROC_POINTS // 4:]]))
+        fpr, tpr = fpr[keep], tpr[keep]
+    return {"fpr": fpr.astype(np.float32), "tpr": tpr.astype(np.float32), "auc": float(roc["auc"]),
+            "tpr_at": {str(k): float(v) for k, v in roc["tpr_at"].items()}}
+
+
+def _ci(ci):
+    return None if ci is None else [float(ci[0]), float(ci[1])]
+
+
+def meta(study) -> dict:
+    """Names and settings the views need (JSON only)."""
+    from . import methods
+    from .evaluation.summary import COLUMNS
+    from .methods.registry import COMMON_DEFAULTS
+
+    ds = study.dataset
+    method_list = []
+    for name in methods.available():
+        spec = methods.get_method(name)
+        defaults = {**COMMON_DEFAULTS, **spec.defaults, **ds.method_defaults.get(name, {})}
+        method_list.append({"name": name, "label": spec.label,
+                            "defaults": {k: v for k, v in defaults.items() if isinstance(v, (int, float, bool))}})
+    return {
+        "dataset": ds.name, "class_names": list(ds.class_names), "num_classes": ds.num_classes,
+        "forget_classes": list(study.split.forget_classes), "classwise": study.split.classwise,
+        "forget": repr(study.forget), "architecture": study.arch.name,
+        "columns": dict(COLUMNS), "methods": method_list, "blocks": list(study.arch.blocks),
+        "cka_sets": ["train_forget", "train_retain", "test_forget", "test_retain"],
+        "n_probe": int(len(study.probe_ids)), "n_forget": int(len(study.split.forget_train)),
+        "grid": study.setup.grid if isinstance(study.setup.grid, str) else "custom",
+    }
+
+
+def _plain(v):
+    """A table cell as JSON: None for missing, Python numbers for numpy ones."""
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def runs(study) -> list[dict]:
+    """The table rows, plus whether each run has an epoch trace."""
+    rows = []
+    for rec in study.results.to_dict(orient="records"):
+        row = {k: _plain(v) for k, v in rec.items()}
+        run = study[row["id"]]
+        row["has_trace"] = bool(run.trace)
+        row["best_epoch"] = run.best_epoch
+        rows.append(row)
+    return rows
+
+
+def probe(study) -> dict:
+    """The probe samples (embedded points) and the forget samples (attack view)."""
+    y = study.dataset.y_train.numpy()
+    ldt = _label_dtype(study.dataset.num_classes)
+    ids = study.probe_ids
+    forget = study.split.forget_train
+    pos = np.full(study.dataset.n_train, -1, dtype=np.int32)
+    pos[ids] = np.arange(len(ids), dtype=np.int32)
+    return {
+        "ids": ids.astype(np.uint32), "labels": y[ids].astype(ldt),
+        "is_forget": np.isin(ids, forget).astype(np.uint8),
+        "forget_ids": forget.astype(np.uint32), "forget_labels": y[forget].astype(ldt),
+        "forget_probe_pos": pos[forget],
+    }
+
+
+def model(study, run_id: str) -> dict:
+    """Everything the views show about one model, a few tens of KB for 2,000 probe points."""
+    run = study[run_id]
+    out, d = run.outputs, run.details
+    k = study.dataset.num_classes
+    ldt = _label_dtype(k)
+    logits = out.train_logits[study.probe_ids]
+    classes, probs = top_probabilities(logits, k=min(3, k))
+    p = {
+        "pred": logits.argmax(1).astype(ldt),
+        "top_classes": classes.astype(ldt),
+        "top_probs": np.round(probs * 255).astype(np.uint8),
+        "class_acc": {s: d["class_accuracy"][s].astype(np.float32) for s in ("train", "test")},
+        "pred_matrix": {s: d["prediction_matrix"][s].astype(np.float32) for s in ("train", "test")},
+        "conf_matrix": {s: d["confidence_matrix"][s].astype(np.float32) for s in ("train", "test")},
+        "cka": {
+            ref: {s: np.array([vals.get(f"{s}/{b}", np.nan) for b in study.arch.blocks], np.float32)
+                  for s in ("train_forget", "train_retain", "test_forget", "test_retain")}
+            for ref, vals in d["cka"].items()
+        },
+        "gaps": d.get("gaps", {}),
+        "trace": run.trace or None,
+        "ci": {"PS": _ci(d.get("ps_ci")), "AUC": _ci(d.get("auc_ci")), "U-AUC": _ci(d.get("u_auc_ci"))},
+        "roc": {},
+    }
+    if "roc_forget_vs_heldout" in d:
+        p["roc"]["heldout"] = _roc(d["roc_forget_vs_heldout"])
+    if "roc_vs_retrain" in d:
+        p["roc"]["retrain"] = _roc(d["roc_vs_retrain"])
+    if "privacy" in d:
+        priv = d["privacy"]
+        p["attack"] = {m: quantize(priv["values"]["unlearned"][m]) for m in ("entropy", "confidence")}
+        p["curves"] = {
+            m: {direction: {key: np.asarray(c[key], np.float32)
+                            for key in ("threshold", "fpr", "fnr", "attack_score")}
+                for direction, c in priv["curves"][m].items()}
+            for m in ("entropy", "confidence")
+        }
+        p["worst"] = {k_: (float(v) if isinstance(v, (float, np.floating)) else v)
+                      for k_, v in priv["worst"].items()}
+    emb = study._embeddings.get(run_id)
+    if emb is not None:
+        p["coords"] = emb.coords.astype(np.float32)
+    return p
+
+
+def sprite(study, max_side: int = 4096) -> dict | None:
+    """Thumbnails of the probe samples as one image: ``cols`` per row, ``h`` x ``w`` each.
+
+    PNG for grey images, lossy WebP for colour ones (a CIFAR-10 sheet of 2,000 images is
+    ~0.5 MB instead of ~5 MB). None for feature-vector data.
+    """
+    ds = study.dataset
+    if not ds.is_image:
+        return None
+    from PIL import Image
+
+    imgs = ds.images(study.probe_ids)
+    n, h, w, c = imgs.shape
+    cols = max(1, min(n, max_side // w, int(math.ceil(math.sqrt(n * h / w)))))
+    rows = int(math.ceil(n / cols))
+    sheet = np.zeros((rows * h, cols * w, c), dtype=np.uint8)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        sheet[r * h:(r + 1) * h, q * w:(q + 1) * w] = imgs[i]
+    pil = Image.fromarray(sheet[:, :, 0] if c == 1 else sheet)
+    buf = io.BytesIO()
+    fmt = "PNG" if c == 1 else "WEBP"
+    pil.save(buf, format=fmt, **({"quality": 85} if fmt == "WEBP" else {"optimize": True}))
+    return {"image": memoryview(buf.getvalue()), "mime": f"image/{fmt.lower()}", "cols": cols,
+            "h": h, "w": w, "n": n}
