@@ -67,7 +67,7 @@ def meta(study) -> dict:
         "dataset": ds.name, "class_names": list(ds.class_names), "num_classes": ds.num_classes,
         "forget_classes": list(study.split.forget_classes), "classwise": study.split.classwise,
         "forget": repr(study.forget), "architecture": study.arch.name,
-        "columns": dict(COLUMNS), "methods": method_list, "blocks": list(study.arch.blocks),
+        "columns": {**COLUMNS, "RTE": "seconds of the unlearning loop (Retrain: its training time); lower is better"}, "methods": method_list, "blocks": list(study.arch.blocks),
         "cka_sets": ["train_forget", "train_retain", "test_forget", "test_retain"],
         "n_probe": int(len(study.probe_ids)), "n_forget": int(len(study.split.forget_train)),
         "grid": study.setup.grid if isinstance(study.setup.grid, str) else "custom",

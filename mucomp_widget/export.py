@@ -44,12 +44,14 @@ const model = {
   widget_manager: {},
 };
 window.__mucomp_model = model;
+const t0 = performance.now();
 const url = URL.createObjectURL(new Blob([dec(document.getElementById("mucomp-esm").textContent)], { type: "text/javascript" }));
 const mod = (await import(url)).default;
 const widget = typeof mod === "function" ? await mod() : mod;
 if (widget.initialize) await widget.initialize({ model });
 await widget.render({ model, el: document.getElementById("mucomp-root") });
 window.__mucomp_ready = true;
+requestAnimationFrame(() => requestAnimationFrame(() => { window.__mucomp_render_ms = performance.now() - t0; }));
 """
 
 _PAGE = """<!doctype html>
@@ -73,20 +75,24 @@ _PAGE = """<!doctype html>
 
 def write_html(widget, path: Path, title: str | None = None) -> Path:
     """Write ``widget``'s page to ``path`` (atomically) and return the path."""
-    state = widget.get_state()
-    state = {k: v for k, v in state.items() if k not in ("_esm", "_css", "_anywidget_id")}
+    state = {k: v for k, v in widget.get_state().items() if k not in ("_esm", "_css", "_anywidget_id")}
+    default = f"mucomp_widget: {widget.study.dataset.name}, {widget.study.forget!r}"
+    return write_page(state, Path(path), title or default)
+
+
+def write_page(state: dict, path: Path, title: str) -> Path:
+    """Write a page for a widget state as ``get_state()`` returns it (buffers included)."""
+    from .widget import STATIC
+
     stripped, paths, buffers = _remove_buffers(state)
     data = json.dumps({"state": stripped, "buffer_paths": paths,
                        "buffers": [base64.b64encode(bytes(b)).decode() for b in buffers]})
-    from .widget import STATIC
-
     page = _PAGE.format(
-        title=html.escape(title or f"mucomp_widget: {widget.study.dataset.name}, {widget.study.forget!r}"),
+        title=html.escape(title),
         css=(STATIC / "widget.css").read_text(),
         state=data.replace("</", "<\\/"),
         esm=base64.b64encode((STATIC / "widget.js").read_bytes()).decode(),
         shim=_SHIM,
     )
-    path = Path(path)
-    atomic_write(path, page.encode())
-    return path
+    atomic_write(Path(path), page.encode())
+    return Path(path)

@@ -81,6 +81,7 @@ class Comparator(anywidget.AnyWidget):
         self._layouts: queue.Queue = queue.Queue()
         self._pending_png: dict[int, tuple[concurrent.futures.Future, Path]] = {}
         self._png_counter = 0
+        self._queued = 0  # runs waiting in queued builds
         self._lock = threading.RLock()
         self._meta = _payload.meta(study)
         self._probe = _payload.probe(study)
@@ -161,11 +162,13 @@ class Comparator(anywidget.AnyWidget):
 
     # ---------------------------------------------------------------- building runs
 
-    def build(self, method: str, *, base: str = "original", **grids) -> None:
+    def build(self, method: str, *, base: str = "original", trace: bool = False,
+              keep_best: bool = False, **grids) -> None:
         """Queue a grid of runs, as the model builder's BUILD button does.
 
         ``grids`` are hyperparameter lists (``lr=[1e-3, 1e-2]``); rows appear in the table
-        as the runs finish, and Model B follows the newest run.
+        as the runs finish, and Model B follows the newest run. ``trace``/``keep_best`` as
+        in :meth:`Study.unlearn`.
         """
         from .methods.registry import resolve_hyperparameters, spec_for
 
@@ -173,8 +176,11 @@ class Comparator(anywidget.AnyWidget):
         points = self._grid_points(grids)
         for p in points:
             resolve_hyperparameters(spec, self.study.dataset.method_defaults, p)
-        self._jobs.put(("build", {"method": method, "base": base, "points": points}))
-        self._progress = {**self._progress, "queued": len(points) + self._progress.get("queued", 0)}
+        with self._lock:
+            self._queued += len(points)
+            self._jobs.put(("build", {"method": method, "base": base, "points": points,
+                                      "trace": bool(trace), "keep_best": bool(keep_best)}))
+            self._progress = {**self._progress, "queued": self._queued}
 
     @staticmethod
     def _grid_points(grids: dict) -> list[dict]:
@@ -184,16 +190,23 @@ class Comparator(anywidget.AnyWidget):
         values = [v if isinstance(v, (list, tuple)) else [v] for v in grids.values()]
         return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
 
-    def _build(self, method: str, base: str, points: list[dict]) -> None:
-        total = len(points)
-        for i, point in enumerate(points, start=1):
-            self._progress = {"running": True, "index": i, "total": total, "method": method,
-                              "stage": "Unlearning", "epoch": 0,
-                              "epochs": point.get("epochs"), "loss": None, "message": ""}
-            run = self.study.unlearn(method, base=base, **point)
-            self._refresh([run.id])
-            self.model_b = run.id
-        self._progress = {"running": False, "index": total, "total": total, "message": "Done."}
+    def _build(self, method: str, base: str, points: list[dict], trace: bool, keep_best: bool) -> None:
+        total, started = len(points), 0
+        try:
+            for started, point in enumerate(points, start=1):
+                with self._lock:
+                    self._queued -= 1
+                self._progress = {"running": True, "index": started, "total": total, "method": method,
+                                  "stage": "Unlearning", "epoch": 0, "epochs": point.get("epochs"),
+                                  "loss": None, "message": "", "queued": self._queued}
+                run = self.study.unlearn(method, base=base, trace=trace, keep_best=keep_best, **point)
+                self._refresh([run.id])
+                self.model_b = run.id
+        finally:
+            with self._lock:
+                self._queued -= total - started  # runs of this build that never started
+        self._progress = {"running": False, "index": total, "total": total, "message": "Done.",
+                          "queued": self._queued}
 
     def _on_event(self, event: dict) -> None:
         if event.get("event") == "epoch" and self._progress.get("running"):
@@ -204,11 +217,14 @@ class Comparator(anywidget.AnyWidget):
 
     def cancel(self) -> None:
         """Stop the running build after its current epoch and drop queued ones."""
-        while True:
-            try:
-                self._jobs.get_nowait()
-            except queue.Empty:
-                break
+        with self._lock:
+            while True:
+                try:
+                    kind, arg = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if kind == "build":
+                    self._queued -= len(arg["points"])
         self.study.cancel()
 
     # ---------------------------------------------------------------- messages
@@ -218,7 +234,9 @@ class Comparator(anywidget.AnyWidget):
         try:
             if kind == "build":
                 self._error = ""
-                self.build(content["method"], base=content.get("base", "original"), **content.get("grid", {}))
+                self.build(content["method"], base=content.get("base", "original"),
+                           trace=content.get("trace", False), keep_best=content.get("keep_best", False),
+                           **content.get("grid", {}))
             elif kind == "cancel":
                 self.cancel()
             elif kind == "delete":

@@ -118,10 +118,32 @@ def test_build_request_adds_a_row_and_follows_model_b(class3_study):
     w._on_msg(w, {"type": "build", "method": "ft", "grid": {"epochs": [1], "lr": [0.05, 0.1]}}, [])
     assert wait_for(lambda: not w._progress.get("running", True) and len(w._runs) == before + 2)
     assert w.model_b == w._runs[-1]["id"] and w._progress["message"] == "Done."
+    assert w._progress["queued"] == 0
     new_ids = [r["id"] for r in w._runs[before:]]
     w._on_msg(w, {"type": "delete", "id": new_ids[0]}, [])
     assert new_ids[0] not in [r["id"] for r in w._runs] and new_ids[0] not in w._models
     class3_study.delete(new_ids[1])
+
+
+def test_build_with_epoch_metrics_and_cancel(class3_study):
+    w = mu.Comparator(class3_study)
+    before = len(class3_study.runs)
+
+    def cancel_on_first_epoch(event):
+        if event.get("event") == "epoch" and event.get("run") == "ga":
+            w.cancel()
+
+    w._on_msg(w, {"type": "build", "method": "ft", "grid": {"epochs": [2]}, "trace": True,
+                  "keep_best": True}, [])
+    assert wait_for(lambda: len(w._runs) == before + 1 and not w._progress.get("running", True))
+    new = class3_study[w._runs[-1]["id"]]
+    assert new.trace and new.best_epoch is not None and w._runs[-1]["has_trace"]
+    class3_study.add_listener(cancel_on_first_epoch)
+    w.build("ga", epochs=[3], lr=[1e-3, 2e-3, 3e-3])
+    assert wait_for(lambda: w._progress.get("message") == "Cancelled.")
+    class3_study.remove_listener(cancel_on_first_epoch)
+    assert len(w._runs) == before + 1 and w._queued == 0
+    class3_study.delete(new.id)
 
 
 def test_bad_build_request_shows_an_error_not_a_crash(class3_study):

@@ -148,3 +148,42 @@ export function makeCtx(store) {
   const sent = [];
   return { store, send: (msg) => sent.push(msg), sent, root: document.body };
 }
+
+/** Make `store.subscribe` count live subscriptions; returns a function giving the count. */
+export function countSubscriptions(store) {
+  let live = 0;
+  const subscribe = store.subscribe;
+  store.subscribe = (fn) => {
+    live += 1;
+    const off = subscribe(fn);
+    let done = false;
+    return () => { if (!done) { done = true; live -= 1; } off(); };
+  };
+  return () => live;
+}
+
+/**
+ * Mount `mountFn` on a fresh element attached to the document, with a store from
+ * `makeStore(opts, overrides)` whose subscriptions are counted.
+ * @returns {{store, ctx, el, cleanup: () => void, live: () => number}}
+ */
+export function mountForTest(mountFn, opts = {}, overrides = {}) {
+  const store = makeStore(opts, overrides);
+  const live = countSubscriptions(store);
+  const ctx = makeCtx(store);
+  const el = document.createElement("section");
+  document.body.append(el);
+  const cleanup = mountFn(el, ctx);
+  return { store, ctx, el, cleanup, live };
+}
+
+/** Replace ResizeObserver with a recorder (undo with vi.unstubAllGlobals); returns the instances. */
+export function stubResizeObserver(vi) {
+  const observers = [];
+  vi.stubGlobal("ResizeObserver", class {
+    constructor() { observers.push(this); }
+    observe() {}
+    disconnect() { this.disconnected = true; }
+  });
+  return observers;
+}

@@ -1,7 +1,241 @@
-// Placeholder until this panel lands.
-import { h } from "../lib/dom.js";
+// Model Builder and progress: base model, method, a grid of hyperparameter values
+// (badges, ≤ 5 per field), BUILD / Cancel requests to Python, and real progress.
 
+import { h } from "../lib/dom.js";
+import { changed } from "../lib/store.js";
+
+const CORE = ["epochs", "lr", "batch_size"];
+const CORE_DEFAULTS = { epochs: 3, lr: 0.01, batch_size: 128 };
+const LABELS = { epochs: "Epochs", lr: "Learning rate", batch_size: "Batch size" };
+const MAX_VALUES = 5;
+
+const labelOf = (key) => LABELS[key] || key;
+
+/** Parse an input's text: "" and non-numbers give NaN. */
+export function parseValue(text) {
+  return String(text).trim() === "" ? NaN : Number(text);
+}
+
+/**
+ * Why `value` is not allowed for hyperparameter `key`, or "" when it is
+ * (epochs and batch size integers ≥ 1, 0 < lr < 1, anything else finite).
+ */
+export function validate(key, value) {
+  if (!Number.isFinite(value)) return `${labelOf(key)}: enter a number.`;
+  if ((key === "epochs" || key === "batch_size") && !(Number.isInteger(value) && value >= 1)) {
+    return `${labelOf(key)} must be an integer ≥ 1.`;
+  }
+  if (key === "lr" && !(value > 0 && value < 1)) return "Learning rate must be between 0 and 1 (exclusive).";
+  return "";
+}
+
+/**
+ * The editable fields of a method: epochs, lr, batch size, then its other numeric
+ * defaults (booleans are left to Python's defaults).
+ * @param {{defaults?: Object<string, number|boolean>}} method
+ * @returns {{key: string, input: string, values: number[]}[]}
+ */
+export function methodFields(method) {
+  const defaults = { ...CORE_DEFAULTS, ...(method?.defaults || {}) };
+  const keys = [...CORE, ...Object.keys(defaults).filter((k) => !CORE.includes(k))];
+  return keys.filter((k) => typeof defaults[k] === "number")
+    .map((key) => ({ key, input: String(defaults[key]), values: [] }));
+}
+
+/** The values a field contributes: its badges, or the input's single value. */
+export function fieldValues(field) {
+  return field.values.length ? field.values : [parseValue(field.input)];
+}
+
+/** The grid sent to Python: key -> list of numbers. */
+export function gridOf(fields) {
+  return Object.fromEntries(fields.map((f) => [f.key, fieldValues(f)]));
+}
+
+/** How many models a grid builds: the product of its list lengths. */
+export function gridSize(grid) {
+  return Object.values(grid).reduce((n, v) => n * v.length, 1);
+}
+
+/** Share of the current build done: (runs done + epoch fraction) / total, in [0, 1]. */
+export function progressFraction(p) {
+  if (!p?.total) return 0;
+  const epochPart = /^evaluat/i.test(p.stage || "") ? 1 : p.epochs ? (p.epoch || 0) / p.epochs : 0;
+  return Math.min(1, Math.max(0, ((p.index || 1) - 1 + epochPart) / p.total));
+}
+
+const fmtValue = (v) => String(Number(Number(v).toPrecision(6)));
+
+let uid = 0;
+
+/**
+ * Mount the Model Builder and the progress view.
+ * @param {HTMLElement} el
+ * @param {{store: ReturnType<typeof import("../lib/store.js").createStore>, send: (msg: object) => void}} ctx
+ * @returns {() => void} cleanup
+ */
 export function mountBuilder(el, ctx) {
-  el.append(h("div", { class: "mucomp-panel-title" }, "Builder"));
-  return () => {};
+  const { store, send } = ctx;
+  const id = `mucomp-bld-${++uid}`;
+  let method = store.get().meta.methods?.[0]?.name ?? "";
+  let base = "original";
+  let fields = methodFields(currentMethod());
+  let cancelling = false;
+
+  const baseSel = h("select", { id: `${id}-base`, class: "mucomp-bld-select", onchange: (ev) => { base = ev.target.value; } });
+  const methodSel = h("select", { id: `${id}-method`, class: "mucomp-bld-select", onchange: (ev) => setMethod(ev.target.value) });
+  const fieldsBox = h("div", { class: "mucomp-bld-fields" });
+  const summary = h("div", { class: "mucomp-bld-summary", "aria-live": "polite" });
+  const buildBtn = h("button", { class: "mucomp-bld-build", onclick: onBuild }, "BUILD");
+  const traceBox = h("input", { type: "checkbox", id: `${id}-trace`, class: "mucomp-bld-trace" });
+  const bestBox = h("input", { type: "checkbox", id: `${id}-best`, class: "mucomp-bld-best" });
+  bestBox.addEventListener("change", () => { if (bestBox.checked) traceBox.checked = true; });
+  traceBox.addEventListener("change", () => { if (!traceBox.checked) bestBox.checked = false; });
+  const staticNote = h("div", { class: "mucomp-bld-static", role: "note", hidden: true }, "Building models needs a running kernel.");
+  const form = h("fieldset", { class: "mucomp-bld-form" },
+    h("legend", { class: "mucomp-bld-sr" }, "Model builder settings"),
+    h("div", { class: "mucomp-bld-row" }, h("label", { for: baseSel.id }, "Base model"), baseSel),
+    h("div", { class: "mucomp-bld-row" }, h("label", { for: methodSel.id }, "Method"), methodSel),
+    fieldsBox,
+    h("div", { class: "mucomp-bld-row mucomp-bld-checks" },
+      h("label", { for: traceBox.id, title: "UA, RA, TUA, TRA, PS, MIA and Avg. Gap after every epoch" }, traceBox, " Epoch metrics"),
+      h("label", { for: bestBox.id, title: "Keep the epoch closest to Retrain (smallest Avg. Gap)" }, bestBox, " Keep best epoch")),
+    summary, buildBtn);
+  const progressBox = h("div", { class: "mucomp-bld-progress", role: "status", "aria-live": "polite" });
+  el.append(h("div", { class: "mucomp-panel-title" }, "Model Builder"), staticNote, form,
+    h("div", { class: "mucomp-panel-title mucomp-bld-ptitle" }, "Progress"), progressBox);
+
+  function currentMethod() {
+    return (store.get().meta.methods || []).find((m) => m.name === method);
+  }
+
+  function setMethod(name) {
+    method = name;
+    fields = methodFields(currentMethod());
+    drawFields();
+  }
+
+  function drawSelects() {
+    const { runs, meta } = store.get();
+    if (!runs.some((r) => r.id === base)) base = runs[0]?.id ?? "original";
+    baseSel.replaceChildren(...runs.map((r) => h("option", { value: r.id, selected: r.id === base }, r.id)));
+    baseSel.value = base;
+    const methods = meta.methods || [];
+    if (!methods.some((m) => m.name === method)) {
+      method = methods[0]?.name ?? "";
+      fields = methodFields(currentMethod());
+    }
+    methodSel.replaceChildren(...methods.map((m) => h("option", { value: m.name, selected: m.name === method }, m.label)));
+    methodSel.value = method;
+  }
+
+  function drawFields() {
+    fieldsBox.replaceChildren(...fields.map(fieldRow));
+    drawSummary();
+  }
+
+  function fieldRow(field) {
+    const inputId = `${id}-${field.key}`;
+    const msg = h("div", { class: "mucomp-bld-msg", role: "alert", hidden: true });
+    const badges = h("div", { class: "mucomp-bld-badges" });
+    const input = h("input", { id: inputId, type: "number", step: "any", value: field.input,
+      class: "mucomp-bld-input", "data-key": field.key, "aria-describedby": `${inputId}-msg` });
+    msg.id = `${inputId}-msg`;
+    const add = h("button", { class: "mucomp-bld-add", "aria-label": `Add ${labelOf(field.key)} value`, "data-key": field.key }, "+");
+    const refresh = () => {
+      const error = validate(field.key, parseValue(field.input));
+      msg.hidden = !error;
+      msg.textContent = error;
+      input.setAttribute("aria-invalid", String(Boolean(error)));
+      add.disabled = Boolean(error) || field.values.length >= MAX_VALUES;
+      badges.replaceChildren(...field.values.map((v, i) => h("button", {
+        class: "mucomp-bld-badge", "aria-label": `Remove ${labelOf(field.key)} ${fmtValue(v)}`,
+        onclick: () => { field.values.splice(i, 1); refresh(); },
+      }, fmtValue(v), h("span", { "aria-hidden": "true" }, " ×"))));
+      drawSummary();
+    };
+    input.addEventListener("input", () => { field.input = input.value; refresh(); });
+    add.addEventListener("click", () => {
+      const v = parseValue(field.input);
+      if (validate(field.key, v) || field.values.length >= MAX_VALUES) return;
+      if (!field.values.includes(v)) field.values.push(v);
+      refresh();
+    });
+    refresh();
+    return h("div", { class: "mucomp-bld-field" },
+      h("div", { class: "mucomp-bld-row" }, h("label", { for: inputId }, labelOf(field.key)), input, add),
+      badges, msg);
+  }
+
+  /** The first problem that blocks BUILD, or "". */
+  function blocker() {
+    for (const f of fields) {
+      for (const v of fieldValues(f)) {
+        const error = validate(f.key, v);
+        if (error) return error;
+      }
+    }
+    return method ? "" : "No unlearning method is available.";
+  }
+
+  function drawSummary() {
+    const { isStatic, progress } = store.get();
+    const problem = blocker();
+    const n = gridSize(gridOf(fields));
+    summary.replaceChildren(problem
+      ? h("span", { class: "mucomp-bld-invalid" }, "Fix the values above to build.")
+      : h("span", {}, "These settings will build ", h("strong", {}, String(n)), n === 1 ? " model" : " models"));
+    buildBtn.disabled = Boolean(problem) || isStatic || Boolean(progress?.running);
+    buildBtn.title = progress?.running ? "A build is running" : "";
+  }
+
+  function onBuild() {
+    if (buildBtn.disabled) return;
+    send({ type: "build", method, base, grid: gridOf(fields), trace: traceBox.checked, keep_best: bestBox.checked });
+  }
+
+  function drawProgress() {
+    const { progress: p = {}, meta, isStatic } = store.get();
+    if (!p.running) {
+      cancelling = false;
+      progressBox.replaceChildren(h("div", { class: "mucomp-bld-message" }, p.message || "Idle."));
+      return;
+    }
+    const label = (meta.methods || []).find((m) => m.name === p.method)?.label || p.method || "";
+    const frac = progressFraction(p);
+    const bar = h("progress", { class: "mucomp-bld-bar", max: 1, "aria-label": "Build progress" });
+    bar.value = frac;
+    const cancel = h("button", { class: "mucomp-bld-cancel", disabled: isStatic || cancelling,
+      onclick: () => { cancelling = true; send({ type: "cancel" }); drawProgress(); } }, cancelling ? "Cancelling…" : "Cancel");
+    progressBox.replaceChildren(
+      h("div", { class: "mucomp-bld-stage" }, h("strong", {}, p.stage || "Starting"), label ? ` · ${label}` : ""),
+      h("div", { class: "mucomp-bld-counts" },
+        h("span", {}, `Run ${p.index ?? "–"} / ${p.total ?? "–"}`),
+        p.epochs ? h("span", {}, `Epoch ${p.epoch ?? 0} / ${p.epochs}`) : null,
+        Number.isFinite(p.loss) ? h("span", {}, `loss ${p.loss.toFixed(4)}`) : null),
+      h("div", { class: "mucomp-bld-barrow" }, bar, h("span", {}, `${Math.round(frac * 100)}%`), cancel));
+  }
+
+  function drawStatic() {
+    const { isStatic } = store.get();
+    form.disabled = isStatic;
+    staticNote.hidden = !isStatic;
+    drawSummary();
+  }
+
+  const unsub = store.subscribe((s, prev) => {
+    if (changed(s, prev, "runs", "meta")) drawSelects();
+    if (changed(s, prev, "meta")) drawFields();
+    if (changed(s, prev, "progress", "meta", "isStatic")) drawProgress();
+    if (changed(s, prev, "progress", "isStatic")) drawStatic();
+  });
+  drawSelects();
+  drawFields();
+  drawProgress();
+  drawStatic();
+
+  return () => {
+    unsub();
+    el.replaceChildren();
+  };
 }

@@ -1,7 +1,729 @@
-// Placeholder until this panel lands.
-import { h } from "../lib/dom.js";
+// Embedding Space: Model A's and Model B's layouts of the probe samples, side by side.
+// Points live on one Canvas 2D per plot (repainted on data, filter, selection, zoom and theme
+// changes); hover, the A–B connection line and the lasso live on one light overlay canvas
+// spanning both plots, so pointer feedback never repaints the points.
 
+import { quadtree } from "d3-quadtree";
+import { select } from "d3-selection";
+import { zoom, zoomIdentity } from "d3-zoom";
+import { classColor, palette } from "../lib/colors.js";
+import { h, hiDpiCanvas } from "../lib/dom.js";
+import { pointsInPolygon } from "../lib/lasso.js";
+import { changed } from "../lib/store.js";
+
+const SCALE_EXTENT = [0.6, 32];
+const RADIUS = 3.5;               // retain circle, screen px at every zoom
+const CROSS_ARM = 5.5, CROSS_HALF_WIDTH = 1.6;
+const HIT_RADIUS = 7;
+const PAD = 12;                   // px between the layout and the plot edge
+const FALLBACK_SIZE = 320;        // plot side when the panel is not laid out (hidden, tests)
+const THUMB = 128;               // 4 × a 32 px sample: nearest-neighbour stays crisp
+const ALPHA = { retain: 0.6, forget: 0.85, faded: 0.05, dim: 0.5 };
+const CROSS_STROKE = "rgba(0, 0, 0, 0.55)";
+const TAU = 2 * Math.PI;
+
+/** Per-point status in one plot. */
+const HIDDEN = 0, FADED = 1, ACTIVE = 2;
+
+/** The reference's five highlight modes, in its order. */
+export const HIGHLIGHTS = [
+  ["all", "All"], ["target", "Target to forget"], ["correct", "Correctly forgotten"],
+  ["not", "Not forgotten"], ["over", "Overly forgotten"],
+];
+
+/**
+ * Which probe points are forgetting targets: the true class is forgotten (class-wise
+ * forgetting) or the sample is in the forget set (sample-wise forgetting).
+ * @param {import("../lib/types.js").Probe} probe
+ * @param {import("../lib/types.js").Meta} meta
+ * @returns {Uint8Array} 1 = target
+ */
+export function forgetTargets(probe, meta) {
+  const classes = new Set(meta?.forget_classes || []);
+  if (!meta?.classwise || classes.size === 0) return Uint8Array.from(probe.is_forget);
+  return Uint8Array.from(probe.labels, (c) => (classes.has(c) ? 1 : 0));
+}
+
+/**
+ * The points a highlight mode keeps: all; target (to forget); correct (target, pred ≠ true);
+ * not (target, pred = true); over (not a target, pred ≠ true).
+ * @param {"all"|"target"|"correct"|"not"|"over"} mode
+ * @param {ArrayLike<number>} labels  true classes
+ * @param {ArrayLike<number>} pred    one model's predicted classes
+ * @param {ArrayLike<number>} target  1 = forgetting target (see forgetTargets)
+ * @returns {Uint8Array} 1 = matches
+ */
+export function highlightMatches(mode, labels, pred, target) {
+  const test = {
+    all: () => true,
+    target: (i) => target[i] === 1,
+    correct: (i) => target[i] === 1 && pred[i] !== labels[i],
+    not: (i) => target[i] === 1 && pred[i] === labels[i],
+    over: (i) => target[i] !== 1 && pred[i] !== labels[i],
+  }[mode] || (() => true);
+  return Uint8Array.from(labels, (_, i) => (test(i) ? 1 : 0));
+}
+
+/** [xmin, ymin, xmax, ymax] over (n, 2) coordinate arrays, NaN skipped; null when empty. */
+export function coordBounds(...arrays) {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const c of arrays) {
+    for (let i = 0; c && i + 1 < c.length; i += 2) {
+      const x = c[i], y = c[i + 1];
+      if (Number.isNaN(x) || Number.isNaN(y)) continue;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+    }
+  }
+  return x0 <= x1 ? [x0, y0, x1, y1] : null;
+}
+
+/**
+ * The affine map {k, x, y} (screen = k * layout + (x, y)) fitting `bounds` into a w×h plot,
+ * aspect preserved and centred.
+ */
+export function fitView(bounds, w, hgt, pad = PAD) {
+  if (!bounds) return { k: 1, x: 0, y: 0 };
+  const [x0, y0, x1, y1] = bounds;
+  const k = Math.min((w - 2 * pad) / Math.max(x1 - x0, 1e-9), (hgt - 2 * pad) / Math.max(y1 - y0, 1e-9));
+  return { k, x: (w - k * (x0 + x1)) / 2, y: (hgt - k * (y0 + y1)) / 2 };
+}
+
+/**
+ * The nearest accepted point within `radius` screen px of (px, py), or -1.
+ * @param {import("d3-quadtree").Quadtree<number>} tree  point indices in layout coordinates
+ * @param {{k: number, x: number, y: number}} view       layout -> screen
+ * @param {(i: number) => boolean} [accept]
+ */
+export function hitTest(tree, view, px, py, radius, accept = () => true) {
+  const fx = tree.x(), fy = tree.y();
+  const dx = (px - view.x) / view.k, dy = (py - view.y) / view.k;
+  let best = -1, r = radius / view.k, r2 = r * r;
+  tree.visit((node, x0, y0, x1, y1) => {
+    if (x0 > dx + r || x1 < dx - r || y0 > dy + r || y1 < dy - r) return true;
+    if (node.length) return false;
+    for (let leaf = node; leaf; leaf = leaf.next) {
+      const i = leaf.data, d2 = (fx(i) - dx) ** 2 + (fy(i) - dy) ** 2;
+      if (d2 < r2 && accept(i)) { best = i; r2 = d2; r = Math.sqrt(d2); }
+    }
+    return false;
+  });
+  return best;
+}
+
+const trees = new WeakMap();
+/** A quadtree of the point indices of one (n, 2) layout, cached per array. */
+function treeOf(coords) {
+  if (!trees.has(coords)) {
+    const idx = [];
+    for (let i = 0; 2 * i + 1 < coords.length; i++) {
+      if (!Number.isNaN(coords[2 * i]) && !Number.isNaN(coords[2 * i + 1])) idx.push(i);
+    }
+    trees.set(coords, quadtree().x((i) => coords[2 * i]).y((i) => coords[2 * i + 1]).addAll(idx));
+  }
+  return trees.get(coords);
+}
+
+/** The plus sign's 12 corners rotated into an "×", as flat [x0, y0, x1, y1, ...]. */
+function crossCorners(arm, half) {
+  const plus = [[half, -arm], [half, -half], [arm, -half], [arm, half], [half, half], [half, arm],
+    [-half, arm], [-half, half], [-arm, half], [-arm, -half], [-half, -half], [-half, -arm]];
+  return plus.flatMap(([x, y]) => [(x - y) * Math.SQRT1_2, (x + y) * Math.SQRT1_2]);
+}
+const CROSS = crossCorners(CROSS_ARM, CROSS_HALF_WIDTH);
+
+/** Add one marker (circle for retain, × for forget) to the current path. */
+function traceMarker(ctx, forget, x, y) {
+  if (!forget) {
+    ctx.moveTo(x + RADIUS, y);
+    ctx.arc(x, y, RADIUS, 0, TAU);
+    return;
+  }
+  ctx.moveTo(x + CROSS[0], y + CROSS[1]);
+  for (let j = 2; j < CROSS.length; j += 2) ctx.lineTo(x + CROSS[j], y + CROSS[j + 1]);
+  ctx.closePath();
+}
+
+/**
+ * Draw batches, one per (layer, class, shape): faded points first, then dimmed (outside a
+ * selection), then the rest; crosses above circles.
+ */
+function buildGroups(status, pred, isForget, selected, anySelected) {
+  const groups = new Map();
+  for (let i = 0; i < status.length; i++) {
+    if (status[i] === HIDDEN) continue;
+    const forget = isForget[i] === 1;
+    const dim = anySelected && !selected[i];
+    const layer = status[i] === FADED ? 0 : (dim ? 1 : 3) + (forget ? 1 : 0);
+    const key = `${layer}|${pred[i]}|${forget}`;
+    if (!groups.has(key)) {
+      const base = forget ? ALPHA.forget : ALPHA.retain;
+      const alpha = layer === 0 ? ALPHA.faded : base * (dim ? ALPHA.dim : 1);
+      groups.set(key, { layer, cls: pred[i], forget, alpha, indices: [] });
+    }
+    groups.get(key).indices.push(i);
+  }
+  return [...groups.values()].sort((a, b) => a.layer - b.layer || a.cls - b.cls);
+}
+
+/** One model's probability bar in the tooltip (null: the class is not in its top 3). */
+function probBar(p, side, clickedSide) {
+  return h("div", {
+    class: `mucomp-emb-bar mucomp-emb-bar-${side.toLowerCase()}`, title: p == null ? "not among the top 3" : p.toFixed(3),
+  }, h("span", { class: `mucomp-emb-bartrack${side === clickedSide ? " mucomp-emb-clicked" : ""}` },
+    h("span", { class: "mucomp-emb-barfill", style: { width: `${100 * (p ?? 0)}%` } })),
+  h("span", { class: "mucomp-emb-barval" }, p == null ? "–" : p.toFixed(2)));
+}
+
+/**
+ * Mount the Embedding Space view.
+ * @param {HTMLElement} el
+ * @param {{store: ReturnType<typeof import("../lib/store.js").createStore>, send: Function, root: HTMLElement}} ctx
+ * @returns {() => void} cleanup
+ */
 export function mountEmbedding(el, ctx) {
-  el.append(h("div", { class: "mucomp-panel-title" }, "Embedding"));
-  return () => {};
+  const { store } = ctx;
+  let linked = true, lassoMode = false, disposed = false;
+  let lasso = null;            // {plot, points: [[x, y], ...]} while drawing
+  let tip = null;              // {index, side, x, y} while the tooltip is open
+  let frame = 0, needsMeasure = false;
+  let data = null;             // probe-wide: {probe, indexOf, target, selected, anySelected}
+  let suppressClick = false;
+  const listeners = new AbortController();
+
+  const lassoBtn = h("button", { type: "button", class: "mucomp-emb-toggle", "aria-pressed": "false",
+    "aria-label": "Lasso selection (or Shift+drag)", onclick: () => setLassoMode(!lassoMode) }, "Lasso");
+  const linkBtn = h("button", { type: "button", class: "mucomp-emb-toggle", "aria-pressed": "true",
+    "aria-label": "Link the zoom of both plots", onclick: () => setLinked(!linked) }, "Link views");
+  const resetBtn = h("button", { type: "button", "aria-label": "Reset view", onclick: resetView }, "Reset view");
+  const clearBtn = h("button", { type: "button", "aria-label": "Clear selection",
+    onclick: () => clearSelection() }, "Clear selection");
+  const selInfo = h("span", { class: "mucomp-emb-selinfo mucomp-muted", "aria-live": "polite" });
+  const overlay = hiDpiCanvas("mucomp-emb-overlay");
+  overlay.canvas.setAttribute("aria-hidden", "true");
+  const tipEl = h("div", { class: "mucomp-emb-tip", role: "dialog", "aria-label": "Sample details", hidden: true });
+  const plots = ["A", "B"].map(createPlot);
+  const plotsEl = h("div", {
+    class: "mucomp-emb-plots", tabindex: "0",
+    "aria-label": "Embedding plots. Esc clears the selection, + and − zoom, 0 resets the view.",
+  }, plots.map((p) => p.el), overlay.canvas, tipEl);
+  const legend = h("div", { class: "mucomp-emb-legend" });
+  const root = h("div", { class: "mucomp-emb", onkeydown: onKey },
+    h("div", { class: "mucomp-emb-toolbar" }, lassoBtn, linkBtn, resetBtn, clearBtn, selInfo),
+    plotsEl, legend);
+  el.append(root);
+
+  // ---- plots
+
+  function createPlot(side) {
+    const cv = hiDpiCanvas("mucomp-emb-canvas");
+    cv.canvas.setAttribute("role", "img");
+    const title = h("div", { class: `mucomp-emb-title mucomp-emb-side-${side.toLowerCase()}` });
+    const msg = h("div", { class: "mucomp-emb-msg", hidden: true });
+    const wrap = h("div", { class: "mucomp-emb-canvaswrap" }, cv.canvas, msg);
+    const plot = {
+      side, cv, title, msg, wrap, el: h("div", { class: "mucomp-emb-plot" }, title, wrap),
+      id: null, model: null, coords: null, tree: null, status: new Uint8Array(0), groups: [], rings: [],
+      w: FALLBACK_SIZE, h: FALLBACK_SIZE, sized: false, offX: 0, offY: 0, t: zoomIdentity, fit: fitView(null, 1, 1),
+    };
+    plot.zoom = zoom().scaleExtent(SCALE_EXTENT)
+      .filter((e) => e.type === "wheel" || (!lassoMode && !e.shiftKey && !e.ctrlKey && !e.button))
+      .on("zoom", (e) => onZoom(plot, e));
+    select(cv.canvas).call(plot.zoom).on("dblclick.zoom", null);
+    for (const [ev, fn] of [["pointermove", onMove], ["pointerdown", onDown], ["pointerup", onUp],
+      ["pointercancel", cancelLasso], ["pointerleave", onLeave], ["click", onClick]]) {
+      cv.canvas.addEventListener(ev, (e) => fn(plot, e), { signal: listeners.signal });
+    }
+    return plot;
+  }
+
+  const other = (plot) => plots[plot.side === "A" ? 1 : 0];
+
+  /** Layout -> screen map of a plot: the fit, then the zoom. */
+  function viewOf(plot) {
+    const { fit, t } = plot;
+    return { k: t.k * fit.k, x: t.k * fit.x + t.x, y: t.k * fit.y + t.y };
+  }
+
+  function screenPos(plot, i) {
+    const v = viewOf(plot);
+    return [v.k * plot.coords[2 * i] + v.x, v.k * plot.coords[2 * i + 1] + v.y];
+  }
+
+  function runLabel(side, id) {
+    const type = store.get().runs.find((r) => r.id === id)?.type ?? "?";
+    return `Model ${side} (${type}, ${id})`;
+  }
+
+  // ---- data -> plot state
+
+  function syncProbe() {
+    const { probe, meta } = store.get();
+    const ids = probe?.ids || new Uint32Array(0);
+    const indexOf = new Map();
+    ids.forEach((id, i) => indexOf.set(id, i));
+    data = { probe, indexOf, target: probe?.labels ? forgetTargets(probe, meta) : new Uint8Array(0) };
+    syncSelection();
+  }
+
+  function syncModels() {
+    const s = store.get();
+    const n = data.probe?.ids?.length ?? 0;
+    const nForget = data.probe?.is_forget?.reduce((a, b) => a + b, 0) ?? 0;
+    for (const plot of plots) {
+      plot.id = plot.side === "A" ? s.modelA : s.modelB;
+      plot.model = plot.id ? s.models?.[plot.id] || null : null;
+      plot.coords = plot.model?.coords && plot.model.coords.length >= 2 * n ? plot.model.coords : null;
+      plot.tree = plot.coords ? treeOf(plot.coords) : null;
+      const label = plot.id ? runLabel(plot.side, plot.id) : `Model ${plot.side}`;
+      plot.title.textContent = label;
+      plot.cv.canvas.setAttribute("aria-label", `${label}: ${n} samples, ${nForget} forget samples`);
+      const message = !plot.id ? "No model selected" : !plot.model ? `No data for ${plot.id}`
+        : !plot.coords ? "Computing layout…" : "";
+      plot.msg.textContent = message;
+      plot.msg.hidden = !message;
+    }
+    fitPlots();
+    syncStatus();
+  }
+
+  function syncStatus() {
+    const { highlight, hiddenClasses } = store.get();
+    const hidden = new Set(hiddenClasses || []);
+    for (const plot of plots) {
+      if (!plot.coords) { plot.status = new Uint8Array(0); continue; }
+      const pred = plot.model.pred;
+      const match = highlightMatches(highlight, data.probe.labels, pred, data.target);
+      plot.status = Uint8Array.from(match, (m, i) => (hidden.has(pred[i]) ? HIDDEN : m ? ACTIVE : FADED));
+    }
+    syncGroups();
+  }
+
+  function syncSelection() {
+    const { selection } = store.get();
+    const selected = new Uint8Array(data.probe?.ids?.length ?? 0);
+    for (const id of selection || []) {
+      const i = data.indexOf.get(id);
+      if (i !== undefined) selected[i] = 1;
+    }
+    data.selected = selected;
+    data.anySelected = selection?.length > 0;
+    clearBtn.disabled = !data.anySelected;
+    selInfo.textContent = data.anySelected ? `${selection.length} selected` : "";
+  }
+
+  function syncGroups() {
+    for (const plot of plots) {
+      if (!plot.coords) { plot.groups = []; plot.rings = []; continue; }
+      const { pred } = plot.model, { is_forget: isForget } = data.probe;
+      plot.groups = buildGroups(plot.status, pred, isForget, data.selected, data.anySelected);
+      plot.rings = [];
+      if (data.anySelected) data.selected.forEach((v, i) => { if (v && plot.status[i] !== HIDDEN) plot.rings.push(i); });
+    }
+  }
+
+  // ---- sizing
+
+  function measure() {
+    const box = plotsEl.getBoundingClientRect();
+    for (const plot of plots) {
+      const r = plot.wrap.getBoundingClientRect();
+      const w = Math.round(r.width) || FALLBACK_SIZE, hgt = Math.round(r.height) || w;
+      if (w !== plot.w || hgt !== plot.h || !plot.sized) {
+        plot.w = w; plot.h = hgt; plot.sized = true;
+        plot.cv.resize(w, hgt);
+        plot.zoom.extent([[0, 0], [w, hgt]]);
+      }
+      plot.offX = r.left - box.left;
+      plot.offY = r.top - box.top;
+    }
+    overlay.resize(Math.round(box.width) || 2 * FALLBACK_SIZE, Math.round(box.height) || FALLBACK_SIZE);
+    fitPlots();
+  }
+
+  /** Both plots fit the union of both layouts: they are aligned, so one place means one place. */
+  function fitPlots() {
+    const bounds = coordBounds(...plots.map((p) => p.coords));
+    for (const plot of plots) plot.fit = fitView(bounds, plot.w, plot.h);
+  }
+
+  // ---- painting
+
+  function paint(plot) {
+    const { ctx } = plot.cv;
+    if (!ctx) return;
+    ctx.clearRect(0, 0, plot.w, plot.h);
+    if (!plot.coords) return;
+    const v = viewOf(plot), c = plot.coords, m = CROSS_ARM;
+    const inside = (x, y) => x > -m && y > -m && x < plot.w + m && y < plot.h + m;
+    for (const g of plot.groups) {
+      ctx.globalAlpha = g.alpha;
+      ctx.fillStyle = classColor(g.cls);
+      ctx.beginPath();
+      for (const i of g.indices) {
+        const x = v.k * c[2 * i] + v.x, y = v.k * c[2 * i + 1] + v.y;
+        if (inside(x, y)) traceMarker(ctx, g.forget, x, y);
+      }
+      ctx.fill();
+      if (g.forget) {
+        ctx.strokeStyle = CROSS_STROKE;
+        ctx.lineWidth = 0.8;
+        ctx.stroke();
+      }
+    }
+    ctx.globalAlpha = 1;
+    if (plot.rings.length) {
+      ctx.strokeStyle = palette(store.get().theme).fg;
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      for (const i of plot.rings) {
+        const [x, y] = screenPos(plot, i);
+        if (!inside(x, y)) continue;
+        ctx.moveTo(x + RADIUS + 3, y);
+        ctx.arc(x, y, RADIUS + 3, 0, TAU);
+      }
+      ctx.stroke();
+    }
+  }
+
+  /** Hover marks in both plots, the line joining them, and the lasso being drawn. */
+  function paintOverlay() {
+    const { ctx, canvas } = overlay;
+    if (!ctx) return;
+    const pal = palette(store.get().theme);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    const i = hoveredIndex();
+    const marks = i < 0 ? [] : plots.filter((p) => p.coords && p.status[i] !== HIDDEN).map((p) => {
+      const [x, y] = screenPos(p, i);
+      return x >= 0 && y >= 0 && x <= p.w && y <= p.h ? { p, x: x + p.offX, y: y + p.offY } : null;
+    }).filter(Boolean);
+    if (marks.length === 2) {
+      ctx.strokeStyle = pal.stroke;
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      ctx.moveTo(marks[0].x, marks[0].y);
+      ctx.lineTo(marks[1].x, marks[1].y);
+      ctx.stroke();
+    }
+    for (const { p, x, y } of marks) {
+      ctx.beginPath();
+      traceMarker(ctx, data.probe.is_forget[i] === 1, x, y);
+      ctx.fillStyle = classColor(p.model.pred[i]);
+      ctx.fill();
+      ctx.strokeStyle = pal.stroke;
+      ctx.lineWidth = 2;
+      ctx.stroke();
+    }
+    if (lasso) paintLasso(ctx, pal);
+  }
+
+  function paintLasso(ctx, pal) {
+    const { plot, points } = lasso;
+    ctx.beginPath();
+    ctx.moveTo(points[0][0] + plot.offX, points[0][1] + plot.offY);
+    for (const [x, y] of points.slice(1)) ctx.lineTo(x + plot.offX, y + plot.offY);
+    ctx.closePath();
+    ctx.fillStyle = "rgba(37, 99, 235, 0.08)";
+    ctx.fill();
+    ctx.setLineDash([4, 3]);
+    ctx.strokeStyle = pal.fg;
+    ctx.lineWidth = 1;
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+
+  function paintAll() {
+    for (const plot of plots) paint(plot);
+    paintOverlay();
+  }
+
+  /** Coalesce zoom and resize repaints into one per animation frame. */
+  function schedule(remeasure = false) {
+    needsMeasure ||= remeasure;
+    if (frame) return;
+    const run = () => {
+      frame = 0;
+      if (needsMeasure) measure();
+      needsMeasure = false;
+      paintAll();
+    };
+    if (typeof requestAnimationFrame === "function") frame = requestAnimationFrame(run);
+    else run();
+  }
+
+  // ---- zoom
+
+  let syncing = false;
+  function onZoom(plot, e) {
+    plot.t = e.transform;
+    if (linked && !syncing && e.sourceEvent) {
+      syncing = true;
+      const o = other(plot);
+      o.zoom.transform(select(o.cv.canvas), e.transform);
+      syncing = false;
+    }
+    schedule();
+  }
+
+  function resetView() {
+    for (const plot of plots) plot.zoom.transform(select(plot.cv.canvas), zoomIdentity);
+  }
+
+  function zoomBy(factor) {
+    for (const plot of plots) plot.zoom.scaleBy(select(plot.cv.canvas), factor);
+  }
+
+  function setLinked(on) {
+    linked = on;
+    linkBtn.setAttribute("aria-pressed", String(on));
+    if (on) plots[1].zoom.transform(select(plots[1].cv.canvas), plots[0].t);
+  }
+
+  // ---- pointer
+
+  function pointer(plot, e) {
+    const r = plot.cv.canvas.getBoundingClientRect();
+    return [e.clientX - r.left, e.clientY - r.top];
+  }
+
+  function hoveredIndex() {
+    const { hovered } = store.get();
+    return hovered == null ? -1 : data.indexOf.get(hovered) ?? -1;
+  }
+
+  function pick(plot, e) {
+    if (!plot.tree) return -1;
+    const [px, py] = pointer(plot, e);
+    return hitTest(plot.tree, viewOf(plot), px, py, HIT_RADIUS, (i) => plot.status[i] === ACTIVE);
+  }
+
+  let ownHover = null;
+  function onMove(plot, e) {
+    if (lasso) {
+      if (lasso.plot === plot) { lasso.points.push(pointer(plot, e)); paintOverlay(); }
+      return;
+    }
+    const i = pick(plot, e);
+    ownHover = i < 0 ? null : data.probe.ids[i];
+    store.set({ hovered: ownHover });
+  }
+
+  function onLeave() {
+    if (!lasso && ownHover !== null && store.get().hovered === ownHover) store.set({ hovered: null });
+    ownHover = null;
+  }
+
+  function onDown(plot, e) {
+    suppressClick = false;
+    if (e.button || !(lassoMode || e.shiftKey) || !plot.tree) return;
+    e.preventDefault();
+    lasso = { plot, points: [pointer(plot, e)] };
+    try { plot.cv.canvas.setPointerCapture?.(e.pointerId); } catch { /* synthetic events */ }
+  }
+
+  function cancelLasso() {
+    if (!lasso) return;
+    lasso = null;
+    paintOverlay();
+  }
+
+  function onUp(plot, e) {
+    if (!lasso) return;
+    if (lasso.plot === plot) lasso.points.push(pointer(plot, e));
+    const { points } = lasso, target = lasso.plot;
+    lasso = null;
+    suppressClick = true;
+    paintOverlay();
+    if (points.length < 3) return;
+    const v = viewOf(target);
+    const polygon = points.map(([x, y]) => [(x - v.x) / v.k, (y - v.y) / v.k]);
+    const idx = pointsInPolygon(target.tree, polygon, (i) => target.status[i] === ACTIVE);
+    store.set({ selection: Uint32Array.from(idx, (i) => data.probe.ids[i]) });
+  }
+
+  function onClick(plot, e) {
+    if (suppressClick) { suppressClick = false; return; }
+    const i = pick(plot, e);
+    if (i < 0) return closeTip();
+    const [x, y] = screenPos(plot, i);
+    tip = { index: i, side: plot.side, x: x + plot.offX, y: y + plot.offY };
+    renderTip();
+    tipEl.querySelector(".mucomp-emb-tipclose")?.focus();
+  }
+
+  function onKey(e) {
+    if (e.key === "Escape") {
+      if (tip) closeTip();
+      else if (lasso) cancelLasso();
+      else if (data.anySelected) clearSelection();
+      else return;
+      e.preventDefault();
+    } else if (e.target === plotsEl && (e.key === "+" || e.key === "=")) zoomBy(1.5);
+    else if (e.target === plotsEl && e.key === "-") zoomBy(1 / 1.5);
+    else if (e.target === plotsEl && e.key === "0") resetView();
+  }
+
+  function setLassoMode(on) {
+    lassoMode = on;
+    lassoBtn.setAttribute("aria-pressed", String(on));
+    root.classList.toggle("mucomp-emb-lassoing", on);
+  }
+
+  function clearSelection() {
+    store.set({ selection: new Uint32Array(0) });
+  }
+
+  // ---- tooltip
+
+  function closeTip() {
+    tip = null;
+    renderTip();
+  }
+
+  /** Rows of the probability chart: classes in either model's top 3, most likely first. */
+  function probabilityRows(i) {
+    const rows = new Map();
+    plots.forEach((plot, side) => {
+      const m = plot.model;
+      if (!m?.top_classes) return;
+      for (let j = 0; j < 3; j++) {
+        const c = m.top_classes[3 * i + j];
+        if (!rows.has(c)) rows.set(c, { cls: c, p: [null, null] });
+        rows.get(c).p[side] = m.top_probs[3 * i + j] / 255;
+      }
+    });
+    return [...rows.values()].sort((a, b) => Math.max(...b.p) - Math.max(...a.p));
+  }
+
+  function renderTip() {
+    tipEl.hidden = !tip;
+    if (!tip) return tipEl.replaceChildren();
+    const { index: i, side } = tip;
+    const s = store.get();
+    const name = (c) => s.meta?.class_names?.[c] ?? `class ${c}`;
+    const url = s.sprite?.url(i, THUMB);
+    if (!url) s.sprite?.ready?.then((ok) => { if (ok && !disposed && tip?.index === i) renderTip(); });
+    const thumb = url
+      ? h("img", { class: "mucomp-emb-thumb", src: url, width: THUMB, height: THUMB, alt: `Sample ${data.probe.ids[i]}` })
+      : h("div", { class: "mucomp-emb-thumb mucomp-emb-nothumb" }, "no image");
+    const predLine = (plot) => {
+      const label = plot.id ? runLabel(plot.side, plot.id) : `Model ${plot.side}`;
+      return h("div", { class: `mucomp-emb-tippred mucomp-emb-side-${plot.side.toLowerCase()}` },
+        h("span", { class: "mucomp-emb-tiprun", title: label }, `${label}: `),
+        h("b", {}, plot.model?.pred ? name(plot.model.pred[i]) : "–"));
+    };
+    tipEl.replaceChildren(
+      h("button", { type: "button", class: "mucomp-emb-tipclose", "aria-label": "Close", onclick: closeTip }, "×"),
+      h("div", { class: "mucomp-emb-tipbody" }, thumb, h("div", { class: "mucomp-emb-tipinfo" },
+        h("div", {}, `Sample ${data.probe.ids[i]} · true class: `, h("b", {}, name(data.probe.labels[i]))),
+        plots.map(predLine),
+        h("div", { class: "mucomp-emb-bars", role: "table", "aria-label": "Top class probabilities (T = 2)" },
+          probabilityRows(i).map((row) => h("div", { class: "mucomp-emb-barrow", role: "row" },
+            h("span", { class: "mucomp-emb-barlabel", role: "cell" },
+              h("i", { class: "mucomp-emb-dot", style: { background: classColor(row.cls) } }), name(row.cls)),
+            h("span", { class: "mucomp-emb-barpair", role: "cell" }, probBar(row.p[0], "A", side), probBar(row.p[1], "B", side))))))),
+    );
+    placeTip();
+  }
+
+  /** Below right of the clicked point, flipped to the other side where it would overflow. */
+  function placeTip() {
+    const box = plotsEl.getBoundingClientRect();
+    const w = tipEl.offsetWidth, hgt = tipEl.offsetHeight, gap = 12;
+    const x = tip.x + gap + w > (box.width || 2 * FALLBACK_SIZE) ? tip.x - gap - w : tip.x + gap;
+    const y = tip.y + gap + hgt > (box.height || FALLBACK_SIZE) ? tip.y - gap - hgt : tip.y + gap;
+    tipEl.style.left = `${Math.max(0, x)}px`;
+    tipEl.style.top = `${Math.max(0, y)}px`;
+  }
+
+  // ---- legend
+
+  const swatches = [];
+  const modeBtns = HIGHLIGHTS.map(([key, label]) => h("button", {
+    type: "button", class: "mucomp-emb-seg", "aria-pressed": "false",
+    onclick: () => store.set({ highlight: key }), "data-mode": key,
+  }, label));
+
+  function buildLegend() {
+    const { meta } = store.get();
+    const forgotten = new Set(meta?.forget_classes || []);
+    const k = meta?.num_classes ?? meta?.class_names?.length ?? 0;
+    swatches.length = 0;
+    for (let c = 0; c < k; c++) {
+      const name = meta.class_names?.[c] ?? `class ${c}`;
+      swatches.push(h("button", {
+        type: "button", class: "mucomp-emb-swatch", "data-class": c,
+        title: `Show or hide the points predicted as ${name}`, onclick: () => toggleClass(c),
+      }, h("i", { class: "mucomp-emb-dot", style: { background: classColor(c) } }),
+      forgotten.has(c) ? `${name} (✖)` : name));
+    }
+    legend.replaceChildren(
+      h("div", { class: "mucomp-emb-lgroup" }, h("span", { class: "mucomp-emb-lhead" }, "True class"),
+        h("span", { class: "mucomp-emb-key" }, h("span", { class: "mucomp-emb-retain", "aria-hidden": "true" }, "●"), " Retain"),
+        h("span", { class: "mucomp-emb-key" }, h("span", { class: "mucomp-emb-forget", "aria-hidden": "true" }, "✖"), " Forget")),
+      h("div", { class: "mucomp-emb-lgroup", role: "group", "aria-label": "Predicted class" },
+        h("span", { class: "mucomp-emb-lhead" }, "Predicted class"), swatches),
+      h("div", { class: "mucomp-emb-lgroup mucomp-emb-segs", role: "group", "aria-label": "Highlight" },
+        h("span", { class: "mucomp-emb-lhead" }, "Highlight"), modeBtns),
+    );
+    syncLegend();
+  }
+
+  function syncLegend() {
+    const { hiddenClasses, highlight } = store.get();
+    const hidden = new Set(hiddenClasses || []);
+    swatches.forEach((b, c) => {
+      b.setAttribute("aria-pressed", String(!hidden.has(c)));
+      b.classList.toggle("mucomp-emb-off", hidden.has(c));
+    });
+    for (const b of modeBtns) b.setAttribute("aria-pressed", String(b.dataset.mode === highlight));
+  }
+
+  function toggleClass(c) {
+    const hidden = new Set(store.get().hiddenClasses || []);
+    if (hidden.has(c)) hidden.delete(c); else hidden.add(c);
+    store.set({ hiddenClasses: [...hidden].sort((a, b) => a - b) });
+  }
+
+  // ---- store -> view
+
+  const DATA_KEYS = ["probe", "meta", "models", "modelA", "modelB", "runs"];
+  function onState(s, prev) {
+    if (changed(s, prev, "meta")) buildLegend();
+    else if (changed(s, prev, "hiddenClasses", "highlight")) syncLegend();
+    if (changed(s, prev, "probe", "meta")) syncProbe();
+    else if (changed(s, prev, "selection")) syncSelection();
+    if (changed(s, prev, ...DATA_KEYS)) {
+      syncModels();
+      if (changed(s, prev, "probe") || !plots.some((p) => p.coords)) tip = null;
+      renderTip();
+    } else if (changed(s, prev, "highlight", "hiddenClasses")) syncStatus();
+    else if (changed(s, prev, "selection")) syncGroups();
+    if (changed(s, prev, ...DATA_KEYS, "highlight", "hiddenClasses", "selection", "theme")) paintAll();
+    else if (changed(s, prev, "hovered")) paintOverlay();
+    if (tip && changed(s, prev, "sprite")) renderTip();
+  }
+
+  buildLegend();
+  syncProbe();
+  measure();
+  syncModels();
+  paintAll();
+  const unsubscribe = store.subscribe(onState);
+  const observer = typeof ResizeObserver === "function"
+    ? new ResizeObserver(() => schedule(true))
+    : null;
+  observer?.observe(plotsEl);
+
+  return () => {
+    disposed = true;
+    unsubscribe();
+    listeners.abort();
+    observer?.disconnect();
+    if (frame) cancelAnimationFrame(frame);
+    for (const plot of plots) select(plot.cv.canvas).on(".zoom", null);
+    root.remove();
+  };
 }

@@ -1,0 +1,108 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { mountAudit } from "../panels/audit.js";
+import { makeStore, mountForTest } from "./helpers.js";
+
+// mucomp_widget.evaluation.summary.COLUMNS, as Python sends them in meta.columns
+const COLUMNS = {
+  PS: "privacy score, 1 - worst threshold-attack score against Retrain; higher is better",
+  MIA: "SalUn/Sparse SVC MIA-efficacy, share of forget samples judged non-member; close to Retrain",
+  "MIA-Ent": "Bad-Teacher/SSD entropy MIA, share of forget samples judged member; close to Retrain",
+  "MIA-Loss": "SCRUB/NeurIPS'23 loss-attack CV accuracy, forget vs held-out; close to Retrain (0.5 = no signal)",
+  AUC: "ROC AUC of forget (member) vs held-out samples on logit-scaled confidence; close to Retrain",
+  "U-AUC": "ROC AUC telling this model from Retrain on the forget samples; 0.5 is best",
+};
+
+let cleanups = [];
+afterEach(() => {
+  cleanups.forEach((fn) => fn());
+  cleanups = [];
+  document.body.replaceChildren();
+});
+
+function mount(overrides = {}) {
+  const meta = { ...makeStore().get().meta, columns: COLUMNS };
+  const mounted = mountForTest(mountAudit, {}, { meta, ...overrides });
+  cleanups.push(mounted.cleanup);
+  return mounted;
+}
+
+const charts = (el) => [...el.querySelectorAll(".mucomp-aud-chart")];
+const legendIds = (chart) => [...chart.querySelectorAll(".mucomp-aud-legend li")].map((li) => li.dataset.id);
+
+describe("privacy audit panel", () => {
+  it("lists AUC with its interval and TPR at 0.1 % and 1 % FPR for A, B and Retrain", () => {
+    const { el } = mount({ modelB: "ft-1" });
+    const [heldout, vsRetrain] = charts(el);
+    expect(legendIds(heldout)).toEqual(["original", "ft-1", "retrain"]);
+    const item = heldout.querySelector("li[data-id=original]").textContent;
+    expect(item).toContain("Model A · original");
+    expect(item).toContain("AUC 0.660 [0.400, 0.600]");
+    expect(item).toContain("TPR@0.1 % FPR 2.0 %");
+    expect(item).toContain("TPR@1 % FPR 10.0 %");
+    // the U-LiRA chart compares A and B with Retrain, so Retrain itself is not a series
+    expect(legendIds(vsRetrain)).toEqual(["original", "ft-1"]);
+    expect(vsRetrain.querySelector("li[data-id=ft-1]").textContent).toContain("AUC 0.500 [0.500, 0.600]");
+    expect(vsRetrain.querySelector("li[data-id=ft-1]").textContent).toContain("TPR@1 % FPR 1.0 %");
+  });
+
+  it("lists a model that is both B and Retrain once", () => {
+    const { el } = mount();
+    expect(legendIds(charts(el)[0])).toEqual(["original", "retrain"]);
+    expect(charts(el)[0].textContent).toContain("Model B · retrain (Retrain)");
+  });
+
+  it("draws log-log axes with a floor, and linear axes on request", () => {
+    const { el } = mount({ modelB: "ft-1" });
+    const canvas = el.querySelector(".mucomp-aud-canvas");
+    expect(canvas.getAttribute("role")).toBe("img");
+    expect(canvas.getAttribute("aria-label")).toContain("log-log axes");
+    const ctx = canvas.getContext("2d");
+    ctx.__clearEvents();
+    el.querySelector("input[type=radio][value=linear]").click();
+    expect(canvas.getAttribute("aria-label")).toContain("linear axes");
+    el.querySelector("input[type=radio][value=log]").click();
+    const points = ctx.__getEvents().filter((e) => e.type === "lineTo" || e.type === "moveTo");
+    expect(points.length).toBeGreaterThan(40);
+    expect(points.every((e) => Number.isFinite(e.props.x) && Number.isFinite(e.props.y))).toBe(true); // fpr = 0 floored
+  });
+
+  it("has an MIA table of the three models with directions and the closer value highlighted", () => {
+    const { el } = mount({ modelB: "ft-1" });
+    const table = el.querySelector(".mucomp-aud-table");
+    expect([...table.querySelectorAll("tbody tr")].map((r) => r.dataset.id)).toEqual(["original", "ft-1", "retrain"]);
+    const heads = [...table.querySelectorAll("thead th[data-col]")];
+    expect(heads.map((th) => th.dataset.col)).toEqual(["MIA", "MIA-Ent", "MIA-Loss", "AUC", "U-AUC", "PS"]);
+    expect(heads[0].title).toBe(COLUMNS.MIA);
+    expect(heads[0].textContent).toContain("≈ Retrain");
+    expect(heads[4].textContent).toContain("≈ 0.5");
+    expect(heads[5].textContent).toContain("↑ better");
+    // PS: original 0.3, ft-1 0.5, Retrain 1 -> ft-1 is closer; MIA values tie -> no highlight
+    expect(table.querySelector("tr[data-id=ft-1] td[data-col=PS]").classList.contains("mucomp-aud-closer")).toBe(true);
+    expect(table.querySelector("tr[data-id=original] td[data-col=PS]").classList.contains("mucomp-aud-closer")).toBe(false);
+    expect(table.querySelectorAll("td[data-col=MIA].mucomp-aud-closer").length).toBe(0);
+    expect(table.querySelector("tr[data-id=ft-1] td[data-col=PS]").title).toContain("95 % interval [0.500, 0.700]");
+  });
+
+  it("says so when data is missing, and follows model changes", () => {
+    const { el, store } = mount({ modelB: "ft-1" });
+    const models = Object.fromEntries(Object.entries(store.get().models).map(([id, m]) => [id, { ...m, roc: {} }]));
+    store.set({ models });
+    const empty = charts(el)[0].querySelector(".mucomp-aud-empty");
+    expect(empty.hidden).toBe(false);
+    expect(charts(el)[0].textContent).toContain("no ROC for this model");
+    store.set({ modelA: "retrain", modelB: "retrain", runs: [], models: {} });
+    expect(el.querySelector(".mucomp-aud > .mucomp-aud-empty").hidden).toBe(false);
+  });
+
+  it("repaints on a theme change and cleans up its subscriptions", () => {
+    const { el, store, cleanup, live } = mount();
+    const ctx = el.querySelector(".mucomp-aud-canvas").getContext("2d");
+    ctx.__clearEvents();
+    store.set({ theme: "dark" });
+    expect(ctx.__getEvents().filter((e) => e.type === "fillStyle").map((e) => e.props.value)).toContain("#9ca3af");
+    expect(live()).toBeGreaterThan(0);
+    cleanup();
+    expect(live()).toBe(0);
+    expect(el.querySelector(".mucomp-aud")).toBeNull();
+  });
+});

@@ -1,0 +1,190 @@
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  gridOf, gridSize, methodFields, mountBuilder, parseValue, progressFraction, validate,
+} from "../panels/builder.js";
+import { makeCtx, makeStore } from "./helpers.js";
+
+let cleanups = [];
+function mount(overrides = {}) {
+  const store = makeStore({}, overrides);
+  let live = 0;
+  const subscribe = store.subscribe;
+  store.subscribe = (fn) => { live += 1; const off = subscribe(fn); return () => { live -= 1; off(); }; };
+  const ctx = makeCtx(store);
+  const el = document.createElement("div");
+  document.body.append(el);
+  const cleanup = mountBuilder(el, ctx);
+  cleanups.push(() => { cleanup(); el.remove(); });
+  return { store, ctx, el, cleanup, live: () => live };
+}
+afterEach(() => { cleanups.forEach((fn) => fn()); cleanups = []; });
+
+const input = (el, key) => el.querySelector(`input.mucomp-bld-input[data-key="${key}"]`);
+const type = (el, key, value) => {
+  const inp = input(el, key);
+  inp.value = value;
+  inp.dispatchEvent(new Event("input"));
+};
+const add = (el, key, value) => {
+  type(el, key, value);
+  el.querySelector(`button.mucomp-bld-add[data-key="${key}"]`).click();
+};
+const build = (el) => el.querySelector(".mucomp-bld-build");
+
+describe("builder helpers", () => {
+  it("validates as the reference", () => {
+    expect(validate("epochs", 1)).toBe("");
+    expect(validate("epochs", 0)).not.toBe("");
+    expect(validate("epochs", 1.5)).not.toBe("");
+    expect(validate("batch_size", 64)).toBe("");
+    expect(validate("batch_size", 0)).not.toBe("");
+    expect(validate("lr", 0.01)).toBe("");
+    expect(validate("lr", 0)).not.toBe("");
+    expect(validate("lr", 1)).not.toBe("");
+    expect(validate("clip", -3)).toBe("");
+    expect(validate("clip", parseValue(""))).not.toBe("");
+  });
+
+  it("lists core fields first, then numeric method defaults", () => {
+    const fields = methodFields({ defaults: { lr: 0.1, clip: 100, flag: true, epochs: 7, batch_size: 32 } });
+    expect(fields.map((f) => f.key)).toEqual(["epochs", "lr", "batch_size", "clip"]);
+    expect(fields.map((f) => f.input)).toEqual(["7", "0.1", "32", "100"]);
+  });
+
+  it("computes the grid and its size from badges or single values", () => {
+    const fields = [{ key: "epochs", input: "3", values: [] }, { key: "lr", input: "0.5", values: [0.1, 0.01] },
+      { key: "batch_size", input: "64", values: [32, 64, 128] }];
+    expect(gridOf(fields)).toEqual({ epochs: [3], lr: [0.1, 0.01], batch_size: [32, 64, 128] });
+    expect(gridSize(gridOf(fields))).toBe(6);
+  });
+
+  it("measures progress as (runs done + epoch fraction) / total", () => {
+    expect(progressFraction({ running: true, index: 2, total: 4, epoch: 5, epochs: 10, stage: "Unlearning" })).toBeCloseTo(0.375);
+    expect(progressFraction({ running: true, index: 2, total: 4, epoch: 10, epochs: 10, stage: "Evaluating" })).toBeCloseTo(0.5);
+    expect(progressFraction({})).toBe(0);
+  });
+});
+
+describe("model builder", () => {
+  it("offers every run as base and the methods' labels", () => {
+    const { el } = mount();
+    const [base, method] = el.querySelectorAll("select");
+    expect([...base.options].map((o) => o.value)).toEqual(["original", "retrain", "ft-1"]);
+    expect(base.value).toBe("original");
+    expect([...method.options].map((o) => o.textContent)).toEqual(["Fine-Tuning", "Gradient Ascent"]);
+    expect(el.querySelector(`label[for="${method.id}"]`).textContent).toBe("Method");
+  });
+
+  it("shows the method's defaults, including method-specific ones", () => {
+    const { el } = mount();
+    const method = el.querySelectorAll("select")[1];
+    expect(input(el, "clip")).toBeNull();
+    method.value = "ga";
+    method.dispatchEvent(new Event("change"));
+    expect(input(el, "epochs").value).toBe("7");
+    expect(input(el, "clip").value).toBe("100");
+  });
+
+  it("counts the models a badge grid builds and limits badges to five", () => {
+    const { el } = mount();
+    expect(el.querySelector(".mucomp-bld-summary").textContent).toBe("These settings will build 1 model");
+    add(el, "lr", "0.01");
+    add(el, "lr", "0.05");
+    add(el, "batch_size", "64");
+    add(el, "batch_size", "128");
+    add(el, "batch_size", "256");
+    expect(el.querySelector(".mucomp-bld-summary").textContent).toBe("These settings will build 6 models");
+    for (const v of ["1", "2", "3", "4", "5"]) add(el, "epochs", v);
+    expect(el.querySelectorAll(".mucomp-bld-badge").length).toBe(10);
+    type(el, "epochs", "6");
+    expect(el.querySelector('button.mucomp-bld-add[data-key="epochs"]').disabled).toBe(true);
+    expect(el.querySelector(".mucomp-bld-summary").textContent).toContain("30 models");
+    el.querySelector('.mucomp-bld-badge[aria-label="Remove Learning rate 0.05"]').click();
+    expect(el.querySelector(".mucomp-bld-summary").textContent).toContain("15 models");
+  });
+
+  it("refuses lr = 0 with a visible message and sends nothing", () => {
+    const { el, ctx } = mount();
+    type(el, "lr", "0");
+    const msg = input(el, "lr").closest(".mucomp-bld-field").querySelector(".mucomp-bld-msg");
+    expect(msg.hidden).toBe(false);
+    expect(msg.textContent).toMatch(/between 0 and 1/);
+    expect(build(el).disabled).toBe(true);
+    build(el).click();
+    el.querySelector('button.mucomp-bld-add[data-key="lr"]').click();
+    expect(el.querySelectorAll(".mucomp-bld-badge").length).toBe(0);
+    expect(ctx.sent).toEqual([]);
+  });
+
+  it("sends the exact grid with method and base", () => {
+    const { el, ctx } = mount();
+    const [base, method] = el.querySelectorAll("select");
+    base.value = "ft-1";
+    base.dispatchEvent(new Event("change"));
+    method.value = "ga";
+    method.dispatchEvent(new Event("change"));
+    add(el, "lr", "0.001");
+    add(el, "lr", "0.0001");
+    type(el, "epochs", "2");
+    type(el, "clip", "5");
+    build(el).click();
+    expect(ctx.sent).toEqual([{ type: "build", method: "ga", base: "ft-1",
+      grid: { epochs: [2], lr: [0.001, 0.0001], batch_size: [256], clip: [5] }, trace: false, keep_best: false }]);
+  });
+
+  it("asks for epoch metrics when keeping the best epoch", () => {
+    const { el, ctx } = mount();
+    const best = el.querySelector(".mucomp-bld-best");
+    best.checked = true;
+    best.dispatchEvent(new Event("change"));
+    expect(el.querySelector(".mucomp-bld-trace").checked).toBe(true);
+    build(el).click();
+    expect(ctx.sent[0]).toMatchObject({ type: "build", trace: true, keep_best: true });
+  });
+
+  it("shows real progress, blocks BUILD while running and cancels", () => {
+    const { el, ctx, store } = mount();
+    store.set({ progress: { running: true, index: 2, total: 4, method: "ft", stage: "Unlearning", epoch: 5, epochs: 10, loss: 0.12345 } });
+    const text = el.querySelector(".mucomp-bld-progress").textContent;
+    expect(text).toContain("Unlearning");
+    expect(text).toContain("Fine-Tuning");
+    expect(text).toContain("Run 2 / 4");
+    expect(text).toContain("Epoch 5 / 10");
+    expect(text).toContain("0.1235");
+    expect(el.querySelector("progress").value).toBeCloseTo(0.375);
+    expect(build(el).disabled).toBe(true);
+    el.querySelector(".mucomp-bld-cancel").click();
+    expect(ctx.sent).toEqual([{ type: "cancel" }]);
+    expect(el.querySelector(".mucomp-bld-cancel").disabled).toBe(true);
+    store.set({ progress: { running: false, message: "Cancelled." } });
+    expect(el.querySelector("progress")).toBeNull();
+    expect(el.querySelector(".mucomp-bld-progress").textContent).toBe("Cancelled.");
+    expect(build(el).disabled).toBe(false);
+  });
+
+  it("is disabled with a note in an exported page", () => {
+    const { el, ctx } = mount({ isStatic: true });
+    expect(el.querySelector("fieldset").disabled).toBe(true);
+    expect(el.textContent).toContain("Building models needs a running kernel.");
+    expect(build(el).disabled).toBe(true);
+    build(el).click();
+    expect(ctx.sent).toEqual([]);
+  });
+
+  it("keeps a deleted base from being sent", () => {
+    const { el, store } = mount();
+    const base = el.querySelector("select");
+    base.value = "ft-1";
+    base.dispatchEvent(new Event("change"));
+    store.set({ runs: store.get().runs.filter((r) => r.id !== "ft-1") });
+    expect(el.querySelector("select").value).toBe("original");
+  });
+
+  it("leaves no subscriptions after cleanup", () => {
+    const { cleanup, live, el } = mount();
+    expect(live()).toBe(1);
+    cleanup();
+    expect(live()).toBe(0);
+    expect(el.children.length).toBe(0);
+  });
+});

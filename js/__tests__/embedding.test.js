@@ -1,0 +1,299 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { quadtree } from "d3-quadtree";
+import { coordBounds, fitView, forgetTargets, highlightMatches, hitTest, mountEmbedding } from "../panels/embedding.js";
+import { makeCtx, makeStore } from "./helpers.js";
+
+// jsdom lays nothing out: give the panel a fixed geometry. Plots are 400×400 at (0, 20) and
+// (408, 20) inside an 808×420 container at the page origin.
+const SIDE = 400, TOP = 20, GAP = 8;
+function rect(left, top, width, height) {
+  return { left, top, width, height, right: left + width, bottom: top + height, x: left, y: top };
+}
+function fakeLayout() {
+  return vi.spyOn(Element.prototype, "getBoundingClientRect").mockImplementation(function () {
+    if (this.classList.contains("mucomp-emb-plots")) return rect(0, 0, 2 * SIDE + GAP, SIDE + TOP);
+    const plot = this.closest(".mucomp-emb-plot");
+    if (plot && (this.classList.contains("mucomp-emb-canvaswrap") || this.tagName === "CANVAS")) {
+      const idx = [...plot.parentElement.querySelectorAll(".mucomp-emb-plot")].indexOf(plot);
+      return rect(idx * (SIDE + GAP), TOP, SIDE, SIDE);
+    }
+    return rect(0, 0, 0, 0);
+  });
+}
+
+function mount(opts, overrides) {
+  const store = makeStore(opts, overrides);
+  const el = document.createElement("div");
+  document.body.append(el);
+  const cleanup = mountEmbedding(el, makeCtx(store));
+  return { store, el, cleanup };
+}
+
+/** Client position of probe point i in plot `side` (0 = A, 1 = B), at the initial zoom. */
+function clientPos(store, side, i) {
+  const { models, modelA, modelB } = store.get();
+  const a = models[modelA].coords, b = models[modelB].coords;
+  const v = fitView(coordBounds(a, b), SIDE, SIDE);
+  const c = side ? b : a;
+  return [side * (SIDE + GAP) + v.k * c[2 * i] + v.x, TOP + v.k * c[2 * i + 1] + v.y];
+}
+
+function pointer(target, type, [clientX, clientY], extra = {}) {
+  target.dispatchEvent(new MouseEvent(type, { clientX, clientY, bubbles: true, ...extra }));
+}
+
+const canvases = (el) => [...el.querySelectorAll("canvas.mucomp-emb-canvas")];
+const overlayCtx = (el) => el.querySelector("canvas.mucomp-emb-overlay").getContext("2d");
+
+let layout;
+beforeEach(() => { layout = fakeLayout(); });
+afterEach(() => { layout.mockRestore(); document.body.replaceChildren(); });
+
+describe("embedding: classification", () => {
+  const labels = Uint8Array.from([3, 3, 3, 1, 1, 2]);
+  const pred = Uint8Array.from([3, 4, 1, 1, 2, 0]);
+  const target = Uint8Array.from([1, 1, 1, 0, 0, 0]);
+  const picked = (mode) => [...highlightMatches(mode, labels, pred, target).keys()]
+    .filter((i) => highlightMatches(mode, labels, pred, target)[i]);
+
+  it("selects exactly the points of each highlight mode", () => {
+    expect(picked("all")).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(picked("target")).toEqual([0, 1, 2]);
+    expect(picked("correct")).toEqual([1, 2]);
+    expect(picked("not")).toEqual([0]);
+    expect(picked("over")).toEqual([4, 5]);
+  });
+
+  it("finds forgetting targets by class, or by forget set for sample-wise forgetting", () => {
+    const probe = { labels: Uint8Array.from([0, 3, 3, 5]), is_forget: Uint8Array.from([1, 0, 1, 0]) };
+    expect(Array.from(forgetTargets(probe, { classwise: true, forget_classes: [3, 5] }))).toEqual([0, 1, 1, 1]);
+    expect(Array.from(forgetTargets(probe, { classwise: false, forget_classes: [] }))).toEqual([1, 0, 1, 0]);
+  });
+
+  it("hit-tests the nearest accepted point within the radius", () => {
+    const xy = [[0, 0], [1, 0], [5, 5]];
+    const tree = quadtree().x((i) => xy[i][0]).y((i) => xy[i][1]).addAll([0, 1, 2]);
+    const view = { k: 10, x: 100, y: 50 }; // layout (1, 0) is at screen (110, 50)
+    expect(hitTest(tree, view, 108, 51, 5)).toBe(1);
+    expect(hitTest(tree, view, 101, 50, 5)).toBe(0);
+    expect(hitTest(tree, view, 108, 51, 5, (i) => i !== 1)).toBe(-1); // point 0 is 8 px away
+    expect(hitTest(tree, view, 130, 80, 5)).toBe(-1);
+  });
+});
+
+describe("embedding panel", () => {
+  it("draws two labelled canvases titled after the models", () => {
+    const { el, cleanup } = mount();
+    const [a, b] = canvases(el);
+    expect(a.getAttribute("role")).toBe("img");
+    expect(a.getAttribute("aria-label")).toBe("Model A (Original, original): 200 samples, 20 forget samples");
+    expect(b.getAttribute("aria-label")).toMatch(/^Model B \(Retrain, retrain\)/);
+    const titles = [...el.querySelectorAll(".mucomp-emb-title")].map((t) => t.textContent);
+    expect(titles).toEqual(["Model A (Original, original)", "Model B (Retrain, retrain)"]);
+    expect(a.getContext("2d").__getDrawCalls().length).toBeGreaterThan(0);
+    expect(el.querySelector("button[aria-label='Reset view']")).not.toBeNull();
+    cleanup();
+  });
+
+  it("retitles when model B changes", () => {
+    const { el, store, cleanup } = mount();
+    store.set({ modelB: "ft-1" });
+    expect(el.querySelectorAll(".mucomp-emb-title")[1].textContent).toBe("Model B (Unlearned, ft-1)");
+    expect(canvases(el)[1].getAttribute("aria-label")).toMatch(/^Model B \(Unlearned, ft-1\): 200 samples/);
+    cleanup();
+  });
+
+  it("shows 'Computing layout…' until coords arrive", () => {
+    const { el, store, cleanup } = mount({ withCoords: false });
+    const msgs = () => [...el.querySelectorAll(".mucomp-emb-msg")];
+    expect(msgs().map((m) => [m.hidden, m.textContent])).toEqual([[false, "Computing layout…"], [false, "Computing layout…"]]);
+    const withCoords = makeStore().get().models;
+    store.set({ models: { ...store.get().models, original: withCoords.original } });
+    expect(msgs().map((m) => m.hidden)).toEqual([true, false]);
+    cleanup();
+  });
+
+  it("lists every class in the legend, marks the forgotten one, and toggles classes", () => {
+    const { el, store, cleanup } = mount();
+    const swatches = [...el.querySelectorAll(".mucomp-emb-swatch")];
+    expect(swatches.map((s) => s.textContent)).toEqual(
+      Array.from({ length: 10 }, (_, c) => (c === 3 ? "class 3 (✖)" : `class ${c}`)));
+    swatches[2].click();
+    swatches[5].click();
+    expect(store.get().hiddenClasses).toEqual([2, 5]);
+    expect(swatches[2].getAttribute("aria-pressed")).toBe("false");
+    swatches[2].click();
+    expect(store.get().hiddenClasses).toEqual([5]);
+    expect(swatches[2].getAttribute("aria-pressed")).toBe("true");
+    expect(el.textContent).toContain("Retain");
+    expect(el.textContent).toContain("Forget");
+    cleanup();
+  });
+
+  it("sets the highlight mode from the segmented control", () => {
+    const { el, store, cleanup } = mount();
+    const seg = [...el.querySelectorAll(".mucomp-emb-seg")];
+    expect(seg.map((b) => b.textContent)).toEqual(
+      ["All", "Target to forget", "Correctly forgotten", "Not forgotten", "Overly forgotten"]);
+    seg[2].click();
+    expect(store.get().highlight).toBe("correct");
+    expect(seg[2].getAttribute("aria-pressed")).toBe("true");
+    expect(seg[0].getAttribute("aria-pressed")).toBe("false");
+    cleanup();
+  });
+
+  it("sets store.hovered on hover and clears it on leave; faded points ignore the pointer", () => {
+    const { el, store, cleanup } = mount();
+    const [a] = canvases(el);
+    pointer(a, "pointermove", clientPos(store, 0, 13));
+    expect(store.get().hovered).toBe(store.get().probe.ids[13]);
+    pointer(a, "pointerleave", [0, 0]);
+    expect(store.get().hovered).toBeNull();
+    store.set({ highlight: "target" }); // point 13 (class 3) stays, point 14 (class 4) fades
+    pointer(a, "pointermove", clientPos(store, 0, 14));
+    expect(store.get().hovered).not.toBe(store.get().probe.ids[14]);
+    pointer(a, "pointermove", clientPos(store, 0, 13));
+    expect(store.get().hovered).toBe(39);
+    cleanup();
+  });
+
+  it("marks a sample hovered elsewhere in both plots and joins them with a line", () => {
+    const { el, store, cleanup } = mount();
+    const ctx = overlayCtx(el);
+    ctx.__clearEvents();
+    store.set({ hovered: store.get().probe.ids[7] });
+    const events = ctx.__getEvents();
+    const arcs = events.filter((e) => e.type === "arc");
+    const [ax, ay] = clientPos(store, 0, 7), [bx, by] = clientPos(store, 1, 7);
+    expect(arcs.map((e) => [e.props.x, e.props.y])).toEqual([[ax, ay], [bx, by]]);
+    expect(events.filter((e) => e.type === "lineTo").length).toBe(1);
+    ctx.__clearEvents();
+    store.set({ hovered: 999999 }); // not an embedded sample
+    expect(ctx.__getEvents().filter((e) => e.type === "arc")).toEqual([]);
+    cleanup();
+  });
+
+  it("lassos in lasso mode and writes training-sample ids, visible points only", () => {
+    const { el, store, cleanup } = mount({}, { hiddenClasses: [0] });
+    const [a] = canvases(el);
+    el.querySelector("button[aria-label^='Lasso']").click();
+    const { ids } = store.get().probe;
+    const pos = [...ids.keys()].map((i) => clientPos(store, 0, i));
+    // A rectangle over the left half of plot A's points.
+    const xs = pos.map((p) => p[0]), ys = pos.map((p) => p[1]);
+    const midX = (Math.min(...xs) + Math.max(...xs)) / 2;
+    const x0 = Math.min(...xs) - 5, y0 = Math.min(...ys) - 5, y1 = Math.max(...ys) + 5;
+    pointer(a, "pointerdown", [x0, y0], { button: 0 });
+    for (const p of [[midX, y0], [midX, y1], [x0, y1]]) pointer(a, "pointermove", p);
+    pointer(a, "pointerup", [x0, y1]);
+    const pred = store.get().models.original.pred;
+    const expected = [...ids.keys()].filter((i) => xs[i] < midX && pred[i] !== 0).map((i) => ids[i]);
+    expect(expected.length).toBeGreaterThan(10);
+    expect(Array.from(store.get().selection)).toEqual(expected);
+    expect(el.querySelector(".mucomp-emb-selinfo").textContent).toBe(`${expected.length} selected`);
+    // Esc clears it.
+    el.querySelector(".mucomp-emb-plots").dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+    expect(store.get().selection.length).toBe(0);
+    cleanup();
+  });
+
+  it("lassos with Shift+drag too, and rings a selection set from Python in both plots", () => {
+    const { el, store, cleanup } = mount();
+    const [a, b] = canvases(el);
+    const p = clientPos(store, 0, 0);
+    pointer(a, "pointerdown", [p[0] - 4, p[1] - 4], { button: 0, shiftKey: true });
+    pointer(a, "pointermove", [p[0] + 4, p[1] - 4]);
+    pointer(a, "pointermove", [p[0] + 4, p[1] + 4]);
+    pointer(a, "pointerup", [p[0] - 4, p[1] + 4]);
+    expect(Array.from(store.get().selection)).toContain(store.get().probe.ids[0]);
+    const ctxB = b.getContext("2d");
+    ctxB.__clearEvents();
+    store.set({ selection: Uint32Array.from([store.get().probe.ids[5], 123456]) });
+    const ring = ctxB.__getEvents().filter((e) => e.type === "arc" && e.props.radius > 5);
+    const [bx, by] = clientPos(store, 1, 5);
+    expect(ring.map((e) => [e.props.x + (SIDE + GAP), e.props.y + TOP])).toEqual([[bx, by]]);
+    expect(el.querySelector("button[aria-label='Clear selection']").disabled).toBe(false);
+    el.querySelector("button[aria-label='Clear selection']").click();
+    expect(store.get().selection.length).toBe(0);
+    cleanup();
+  });
+
+  it("opens a tooltip with class names and both predictions on click, and closes it on Esc", () => {
+    const { el, store, cleanup } = mount();
+    const [, b] = canvases(el);
+    pointer(b, "click", clientPos(store, 1, 13)); // a class-3 (forget) sample, forgotten by Retrain
+    const tip = el.querySelector(".mucomp-emb-tip");
+    expect(tip.hidden).toBe(false);
+    const text = tip.textContent;
+    expect(text).toContain("true class: class 3");
+    expect(text).toContain("Model A (Original, original): class 3");
+    expect(text).toContain("Model B (Retrain, retrain): class 4");
+    const rows = [...tip.querySelectorAll(".mucomp-emb-barrow")];
+    expect(rows[0].textContent).toMatch(/^class 3/); // 200/255 under A ties B's best; both listed
+    expect(rows.map((r) => r.querySelector(".mucomp-emb-barlabel").textContent).sort())
+      .toEqual(["class 3", "class 4", "class 5", "class 6"]);
+    expect(tip.querySelectorAll(".mucomp-emb-bar-b .mucomp-emb-clicked").length).toBe(rows.length);
+    expect(tip.querySelectorAll(".mucomp-emb-bar-a .mucomp-emb-clicked").length).toBe(0);
+    tip.querySelector("button[aria-label=Close]").dispatchEvent(
+      new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+    expect(tip.hidden).toBe(true);
+    cleanup();
+  });
+
+  it("repaints every canvas on a theme change, in the theme's colours", () => {
+    const { el, store, cleanup } = mount();
+    const ctxs = canvases(el).map((c) => c.getContext("2d"));
+    store.set({ hovered: store.get().probe.ids[1] });
+    for (const c of [...ctxs, overlayCtx(el)]) c.__clearDrawCalls();
+    overlayCtx(el).__clearEvents();
+    store.set({ theme: "dark" });
+    for (const c of ctxs) expect(c.__getDrawCalls().length).toBeGreaterThan(0);
+    const strokeStyles = overlayCtx(el).__getEvents().filter((e) => e.type === "strokeStyle").map((e) => e.props.value);
+    expect(strokeStyles).toContain("#f9fafb"); // palette("dark").stroke: hover outline and line
+    expect(strokeStyles).not.toContain("#000000");
+    cleanup();
+  });
+
+  it("links zoom across plots by default and resets the view", () => {
+    const { el, cleanup } = mount();
+    const [a, b] = canvases(el);
+    a.dispatchEvent(new WheelEvent("wheel", { deltaY: -200, clientX: 100, clientY: 100, bubbles: true, cancelable: true }));
+    expect(a.__zoom.k).toBeGreaterThan(1);
+    expect(b.__zoom.k).toBe(a.__zoom.k);
+    el.querySelector("button[aria-label='Reset view']").click();
+    expect([a.__zoom.k, b.__zoom.k]).toEqual([1, 1]);
+    el.querySelector("button[aria-label^='Link']").click();
+    a.dispatchEvent(new WheelEvent("wheel", { deltaY: -200, clientX: 100, clientY: 100, bubbles: true, cancelable: true }));
+    expect(b.__zoom.k).toBe(1);
+    cleanup();
+  });
+
+  it("removes its subscription, observer and listeners on cleanup", () => {
+    const store = makeStore();
+    let active = 0;
+    const subscribe = store.subscribe;
+    store.subscribe = (fn) => {
+      active += 1;
+      const off = subscribe(fn);
+      return () => { active -= 1; off(); };
+    };
+    const observed = { observe: 0, disconnect: 0 };
+    globalThis.ResizeObserver = class {
+      observe() { observed.observe += 1; }
+      disconnect() { observed.disconnect += 1; }
+    };
+    const el = document.createElement("div");
+    document.body.append(el);
+    const cleanup = mountEmbedding(el, makeCtx(store));
+    expect(active).toBeGreaterThan(0);
+    const [a] = canvases(el);
+    cleanup();
+    delete globalThis.ResizeObserver;
+    expect(active).toBe(0);
+    expect(observed).toEqual({ observe: 1, disconnect: 1 });
+    expect(el.children.length).toBe(0);
+    pointer(a, "pointermove", clientPos(store, 0, 13));
+    expect(store.get().hovered).toBeNull();
+    expect(a.__on ?? []).toEqual([]); // d3-zoom listeners gone
+  });
+});
