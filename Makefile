@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test install bench clean
 
 # Re-install when the project metadata changes.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -e '.[test]'
 	# Compile umap's numba kernels once into numba's disk cache (15-20 s), so that the

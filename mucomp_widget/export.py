@@ -40,10 +40,13 @@ const model = {
   on: (ev, cb) => { if (!listeners.has(ev)) listeners.set(ev, new Set()); listeners.get(ev).add(cb); },
   off: (ev, cb) => { if (!ev) listeners.clear(); else if (listeners.has(ev)) { if (cb) listeners.get(ev).delete(cb); else listeners.delete(ev); } },
   save_changes: () => {},
-  send: () => {},
+  send: (msg, callbacks, buffers) => { window.__mucomp_sent.push({ msg, buffers }); },
   widget_manager: {},
 };
+// For tests and scripting: what the page would send to a kernel, and a way to play one.
 window.__mucomp_model = model;
+window.__mucomp_sent = [];
+window.__mucomp_emit = (msg) => { for (const cb of listeners.get("msg:custom") || []) cb(msg, []); };
 const t0 = performance.now();
 const url = URL.createObjectURL(new Blob([dec(document.getElementById("mucomp-esm").textContent)], { type: "text/javascript" }));
 const mod = (await import(url)).default;
