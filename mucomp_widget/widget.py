@@ -83,7 +83,6 @@ class Comparator(anywidget.AnyWidget):
         self._png_counter = 0
         self._queued = 0  # runs waiting in queued builds
         self._lock = threading.RLock()
-        self._meta = _payload.meta(study)
         self._probe = _payload.probe(study)
         self._sprite = _payload.sprite(study)
         self.model_a, self.model_b = model_a, model_b
@@ -121,8 +120,10 @@ class Comparator(anywidget.AnyWidget):
     # ---------------------------------------------------------------- data to the browser
 
     def _refresh(self, ids=None) -> None:
-        """Resend the table and the payloads of ``ids`` (default: every run)."""
+        """Resend the table and the payloads of ``ids`` (default: every run); methods
+        registered since the widget was made reach the builder too."""
         with self._lock:
+            self._meta = _payload.meta(self.study)
             models = dict(self._models)
             present = {r.id for r in self.study.runs}
             for rid in list(models):
@@ -145,9 +146,7 @@ class Comparator(anywidget.AnyWidget):
             try:
                 if kind == "layout":
                     if arg in self.study and "coords" not in self._models.get(arg, {}):
-                        if arg != "original":
-                            self.study.embedding("original")
-                        self.study.embedding(arg)
+                        self.study.embedding(arg)  # fits the Original's layout first if needed
                         self._refresh(["original", arg])
                 elif kind == "build":
                     self._build(**arg)
