@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench browser clean
 
 # Re-install when the project metadata changes.
 $(STAMP): pyproject.toml package.json package-lock.json
@@ -27,10 +27,22 @@ JS_SOURCES := $(shell find js -name '*.js' -not -path '*/__tests__/*' 2>/dev/nul
 mucomp_widget/static/widget.js: $(JS_SOURCES) $(STAMP)
 	npm run build
 
-## make test: the whole test suite (JS unit tests, then Python)
-test: $(STAMP) mucomp_widget/static/widget.js
+## make test: the whole test suite (JS unit tests, then Python, browser tests included)
+test: $(STAMP) mucomp_widget/static/widget.js browser
 	npm test
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browser
+# here). Install it when it is missing and we may (root with apt-get); otherwise say so:
+# those tests then skip, unless MUCOMP_REQUIRE_BROWSER=1 (as in CI) makes them fail.
+browser:
+	@if [ -x "$${MUCOMP_CHROMIUM:-/usr/bin/chromium}" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) || \
+	  echo "Could not install chromium: the browser tests will be skipped."; \
+	else echo "No Chromium at /usr/bin/chromium and no apt-get as root: the browser tests will be skipped."; fi
 
 ## make bench: the speed benchmarks recorded in benchmarks/RESULTS.md
 bench: $(STAMP)

@@ -147,8 +147,13 @@ describe("embedding panel", () => {
     const [a] = canvases(el);
     pointer(a, "pointermove", clientPos(store, 0, 13));
     expect(store.get().hovered).toBe(store.get().probe.ids[13]);
+    const card = el.querySelector(".mucomp-emb-card");
+    expect(card.hidden).toBe(false); // a hover card names the sample's true and predicted classes
+    expect(card.textContent).toContain("class 3");
+    expect(card.textContent).toContain(`sample ${store.get().probe.ids[13]}`);
     pointer(a, "pointerleave", [0, 0]);
     expect(store.get().hovered).toBeNull();
+    expect(card.hidden).toBe(true);
     store.set({ highlight: "target" }); // point 13 (class 3) stays, point 14 (class 4) fades
     pointer(a, "pointermove", clientPos(store, 0, 14));
     expect(store.get().hovered).not.toBe(store.get().probe.ids[14]);

@@ -18,6 +18,7 @@ const HIT_RADIUS = 7;
 const PAD = 12;                   // px between the layout and the plot edge
 const FALLBACK_SIZE = 320;        // plot side when the panel is not laid out (hidden, tests)
 const THUMB = 128;               // 4 × a 32 px sample: nearest-neighbour stays crisp
+const CARD_THUMB = 48;           // the hover card's image
 const ALPHA = { retain: 0.6, forget: 0.85, faded: 0.05, dim: 0.5 };
 const CROSS_STROKE = "rgba(0, 0, 0, 0.55)";
 const TAU = 2 * Math.PI;
@@ -204,11 +205,12 @@ export function mountEmbedding(el, ctx) {
   const overlay = hiDpiCanvas("mucomp-emb-overlay");
   overlay.canvas.setAttribute("aria-hidden", "true");
   const tipEl = h("div", { class: "mucomp-emb-tip", role: "dialog", "aria-label": "Sample details", hidden: true });
+  const cardEl = h("div", { class: "mucomp-emb-card", role: "tooltip", hidden: true });
   const plots = ["A", "B"].map(createPlot);
   const plotsEl = h("div", {
     class: "mucomp-emb-plots", tabindex: "0",
     "aria-label": "Embedding plots. Esc clears the selection, + and − zoom, 0 resets the view.",
-  }, plots.map((p) => p.el), overlay.canvas, tipEl);
+  }, plots.map((p) => p.el), overlay.canvas, cardEl, tipEl);
   const legend = h("div", { class: "mucomp-emb-legend" });
   const root = h("div", { class: "mucomp-emb", onkeydown: onKey },
     h("div", { class: "mucomp-emb-toolbar" }, lassoBtn, linkBtn, resetBtn, clearBtn, selInfo),
@@ -508,11 +510,32 @@ export function mountEmbedding(el, ctx) {
     const i = pick(plot, e);
     ownHover = i < 0 ? null : data.probe.ids[i];
     store.set({ hovered: ownHover });
+    renderCard(i, pointer(plot, e), plot);
   }
 
   function onLeave() {
     if (!lasso && ownHover !== null && store.get().hovered === ownHover) store.set({ hovered: null });
     ownHover = null;
+    renderCard(-1);
+  }
+
+  /** A small card next to the pointer: the hovered sample's image and classes (click for more). */
+  function renderCard(i, at, plot) {
+    cardEl.hidden = i < 0 || Boolean(tip);
+    if (cardEl.hidden) return;
+    const s = store.get();
+    const name = (c) => s.meta?.class_names?.[c] ?? `class ${c}`;
+    const url = s.sprite?.url(i, CARD_THUMB);
+    cardEl.replaceChildren(
+      url ? h("img", { class: "mucomp-emb-cardimg", src: url, width: CARD_THUMB, height: CARD_THUMB,
+        alt: `Sample ${data.probe.ids[i]}` }) : "",
+      h("div", {}, h("div", {}, h("b", {}, name(data.probe.labels[i])), ` · sample ${data.probe.ids[i]}`),
+        plots.map((p) => h("div", { class: `mucomp-emb-side-${p.side.toLowerCase()}` },
+          `${p.side}: ${p.model?.pred ? name(p.model.pred[i]) : "–"}`))),
+    );
+    const offset = plot.wrap.offsetLeft;
+    cardEl.style.left = `${at[0] + offset + 14}px`;
+    cardEl.style.top = `${at[1] + plot.wrap.offsetTop + 14}px`;
   }
 
   function onDown(plot, e) {
@@ -579,6 +602,7 @@ export function mountEmbedding(el, ctx) {
 
   function closeTip() {
     tip = null;
+    cardEl.hidden = true;
     renderTip();
   }
 
