@@ -572,6 +572,7 @@ export function mountEmbedding(el, ctx) {
     if (i < 0) return closeTip();
     const [x, y] = screenPos(plot, i);
     tip = { index: i, side: plot.side, x: x + plot.offX, y: y + plot.offY };
+    renderCard(-1); // the tooltip replaces the hover card
     renderTip();
     tipEl.querySelector(".mucomp-emb-tipclose")?.focus();
   }

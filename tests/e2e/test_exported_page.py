@@ -1,0 +1,178 @@
+"""The page written by ``Comparator.to_html``, opened from file:// in a real Chromium.
+
+One digits study (class 3 forgotten, one Random Labeling run) is exported once per module;
+every test opens it in a fresh browser context and drives it with the real mouse. The page
+exposes, for tests: ``window.__mucomp_ready`` (set after the first render),
+``window.__mucomp_model`` (the stand-in widget model) and the store on ``.mucomp``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import pytest
+
+import mucomp_widget as mu
+
+from ._ui import MODEL_SELECTION, STORE, canvas_ink, draw_lasso, hover_a_point, store_get
+
+LOCAL_SCHEMES = {"file", "blob", "data"}  # the bundle and the sprite are loaded from blob: URLs
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, e2e_home):
+    study = mu.Study(mu.datasets.digits(), mu.forget.classes(3), workdir=e2e_home, progress=False)
+    run = study.unlearn("rl")
+    widget = mu.Comparator(study, model_b=run.id)
+    path = widget.to_html(tmp_path_factory.mktemp("exported") / "comparator.html")
+    return {"url": path.resolve().as_uri(), "n_train": study.dataset.n_train, "model_b": run.id}
+
+
+@pytest.fixture
+def page(new_page, exported):
+    page = new_page()
+    page.goto(exported["url"])
+    page.wait_for_function("window.__mucomp_ready === true")
+    # Thumbnails come from one sprite sheet decoded asynchronously; wait for it.
+    assert page.evaluate(f"() => {STORE}.sprite.ready") is True
+    yield page
+    assert page.watch.errors == [], f"page errors: {page.watch.errors}"
+
+
+def model_a_canvas(page):
+    return page.locator("canvas.mucomp-emb-canvas").first
+
+
+def test_embedding_plots_are_painted(page, exported):
+    canvases = page.locator("canvas.mucomp-emb-canvas")
+    assert canvases.count() == 2
+    assert page.locator(".mucomp-emb-title").all_inner_texts() == [
+        "Model A (Original, original)", f"Model B (Unlearned, {exported['model_b']})"]
+    for side in range(2):
+        ink = canvas_ink(canvases.nth(side))
+        assert ink["w"] >= 200 and ink["h"] >= 200, ink
+        # ~1,400 markers of 7 px: thousands of painted pixels, in many class colours.
+        assert ink["painted"] > 0.02 * ink["w"] * ink["h"], (side, ink)
+        assert ink["colours"] >= 8, (side, ink)
+
+
+def test_hover_shows_card_and_click_opens_tooltip(page, artifacts_dir):
+    canvas = model_a_canvas(page)
+    (x, y), hovered = hover_a_point(page, canvas)
+
+    card = page.locator(".mucomp-emb-card")
+    card.wait_for(state="visible")
+    img = card.locator("img.mucomp-emb-cardimg")
+    assert img.get_attribute("src").startswith("data:image/png")
+    assert img.evaluate("i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0")
+    truth = page.evaluate(f"""() => {{
+      const s = {STORE}, i = Array.from(s.probe.ids).indexOf({hovered});
+      const name = (c) => s.meta.class_names[c];
+      return {{ label: name(s.probe.labels[i]), a: name(s.models[s.modelA].pred[i]),
+               b: name(s.models[s.modelB].pred[i]) }};
+    }}""")
+    text = card.inner_text()
+    assert f"sample {hovered}" in text and f"A: {truth['a']}" in text and f"B: {truth['b']}" in text, text
+
+    page.mouse.click(x, y)
+    tip = page.locator(".mucomp-emb-tip")
+    tip.wait_for(state="visible")
+    thumb = tip.locator("img.mucomp-emb-thumb")
+    assert thumb.get_attribute("src").startswith("data:image/png")
+    size = thumb.evaluate("i => [i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width]")
+    assert size[0] and size[1] > 0 and size[2] > 0, size
+    card_img = img.evaluate("i => i.getBoundingClientRect().width")
+    assert size[3] > card_img, "the tooltip's image should be larger than the hover card's"
+    tip_text = tip.inner_text()
+    assert f"Sample {hovered} · true class: {truth['label']}" in tip_text, tip_text
+    preds = tip.locator(".mucomp-emb-tippred").all_inner_texts()
+    assert len(preds) == 2
+    assert preds[0].startswith("Model A") and preds[0].rstrip().endswith(truth["a"]), preds
+    assert preds[1].startswith("Model B") and preds[1].rstrip().endswith(truth["b"]), preds
+    page.screenshot(path=str(artifacts_dir / "test_hover_shows_card_and_click_opens_tooltip-tooltip.png"))
+
+    page.keyboard.press("Escape")
+    tip.wait_for(state="hidden")
+
+
+def test_hover_card_hides_when_tooltip_opens(page):
+    (x, y), _ = hover_a_point(page, model_a_canvas(page))
+    page.locator(".mucomp-emb-card").wait_for(state="visible")
+    page.mouse.click(x, y)
+    page.locator(".mucomp-emb-tip").wait_for(state="visible")
+    assert page.locator(".mucomp-emb-card").is_hidden()
+
+
+def test_dragging_the_threshold_changes_the_privacy_score(page):
+    page.get_by_role("tab", name="Attack Simulation").click()
+    chart = page.locator("canvas.mucomp-atk-lines").first
+    chart.wait_for(state="visible")
+    assert store_get(page, "strategy") == "custom"
+    score = page.locator(".mucomp-atk-ps-value").first
+    label = page.locator(".mucomp-atk-ps-label").first
+    assert label.inner_text() == "Privacy score = 1 − attack score"
+    before = {"threshold": store_get(page, "threshold"), "score": score.inner_text()}
+
+    box = chart.bounding_box()
+    x = box["x"] + box["width"] / 2
+    tried = []
+    for start, end in [(0.5, 0.2), (0.5, 0.8), (0.3, 0.65), (0.7, 0.35)]:
+        page.mouse.move(x, box["y"] + start * box["height"])
+        page.mouse.down()
+        at_down = store_get(page, "threshold")
+        page.mouse.move(x, box["y"] + end * box["height"], steps=8)
+        page.mouse.up()
+        after = {"threshold": store_get(page, "threshold"), "score": score.inner_text()}
+        tried.append((start, end, at_down, after))
+        # The pointer is followed while the button is held: the moves changed the threshold.
+        assert after["threshold"] != at_down, tried
+        if after["threshold"] != before["threshold"] and after["score"] != before["score"]:
+            break
+    else:
+        pytest.fail(f"no drag changed both the threshold and the privacy score: {before} {tried}")
+
+    assert after["score"] not in ("", "–")
+    # The trait a kernel would receive follows the store.
+    assert page.evaluate("() => window.__mucomp_model.get('threshold')") == after["threshold"]
+    # Releasing ends the drag: moving the mouse afterwards changes nothing.
+    page.mouse.move(x, box["y"] + 0.9 * box["height"], steps=3)
+    assert store_get(page, "threshold") == after["threshold"]
+
+
+def test_lasso_selects_training_sample_ids(page, exported):
+    canvas = model_a_canvas(page)
+    (x, y), hovered = hover_a_point(page, canvas)
+    lasso = page.get_by_role("button", name="Lasso selection (or Shift+drag)")
+    lasso.click()
+    assert lasso.get_attribute("aria-pressed") == "true"
+    poly = draw_lasso(page, canvas, (x, y))
+
+    # The store changes on release; the trait follows after a ~150 ms debounce.
+    page.wait_for_function(f"() => ({MODEL_SELECTION})(window.__mucomp_model)?.length > 0")
+    ids = page.evaluate(f"() => ({MODEL_SELECTION})(window.__mucomp_model)")
+    in_store = store_get(page, "selection")
+    n_probe = page.evaluate(f"() => {STORE}.probe.ids.length")
+    assert ids == in_store
+    assert 0 < len(ids) < n_probe, "a lasso around part of the plot selects some points, not all"
+    assert len(set(ids)) == len(ids)
+    assert all(0 <= i < exported["n_train"] for i in ids), max(ids)
+    if poly[0] == (x - 40, y):  # the polygon is centred on the hovered point
+        assert hovered in ids
+    assert page.locator(".mucomp-emb-selinfo").inner_text() == f"{len(ids)} selected"
+
+
+def test_page_works_offline_without_errors(page):
+    for name in ("Attack Simulation", "Privacy Audit (ROC)", "Embedding Space"):
+        tab = page.get_by_role("tab", name=name)
+        tab.click()
+        assert tab.get_attribute("aria-selected") == "true"
+    hover_a_point(page, model_a_canvas(page))
+    page.get_by_role("tab", name="Privacy Audit (ROC)").click()
+    page.wait_for_timeout(200)  # let any lazily started request show up
+
+    foreign = [u for u in page.watch.requests if urlparse(u).scheme not in LOCAL_SCHEMES]
+    assert foreign == [], f"the exported page must work offline, but it requested {foreign}"
+    assert page.watch.errors == []
+    assert page.watch.console_errors == [], page.watch.console_errors
+    assert page.evaluate("() => window.__mucomp_sent") == [], "a page without kernel sends nothing"
+    assert page.locator(".mucomp-error[role=alert]:not([hidden])").count() == 0
