@@ -31,7 +31,7 @@ from .evaluation.trace import EpochTracer
 from .forget import ClassForget, ForgetSpec, from_dict as forget_from_dict
 from .loaders import DeviceData, TensorLoader
 from .methods.registry import (
-    RunCancelled, RunContext, copy_model, invoke, resolve_hyperparameters, spec_for,
+    RunCancelled, RunContext, invoke, resolve_hyperparameters, spec_for,
 )
 from .models import load_state_dict, non_finite_parameters, read_state_dict, resolve_architecture
 from .progress import progress_bar
@@ -41,7 +41,6 @@ from .training import Recipe, cache_key, prepare_model, resolve_device, seeded, 
 __all__ = ["Study", "Run"]
 
 ORIGINAL, RETRAIN = "original", "retrain"
-TYPES = ("Original", "Retrain", "Unlearned", "Uploaded")
 METRICS = tuple(COLUMNS)
 FORMAT = 1
 
@@ -547,7 +546,7 @@ class Study:
         base_run = self[base_id]
         self._stop.clear()
         with self._lock:
-            model = prepare_model(copy_model(base_run.model), self.device)
+            model = base_run.model  # a fresh module: the base run's weights stay untouched
             data = self._device_data()
             gen = torch.Generator().manual_seed(int(seed))
             forget_loader = TensorLoader(data, self.split.forget_train, hp["batch_size"],

@@ -17,7 +17,6 @@ public :func:`register_method`.
 
 from __future__ import annotations
 
-import copy
 import inspect
 import re
 import time
@@ -278,8 +277,3 @@ def invoke(spec: MethodSpec, model: nn.Module, forget_loader, retain_loader, hp:
     loop_start = ctx._loop_start if ctx._loop_start is not None else start
     rte = max(end - loop_start - ctx._callback_time, 0.0)
     return Invocation(out, rte, end - start, list(ctx.losses))
-
-
-def copy_model(model: nn.Module) -> nn.Module:
-    """A deep copy that shares nothing with ``model``."""
-    return copy.deepcopy(model)
