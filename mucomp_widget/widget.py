@@ -89,8 +89,10 @@ class Comparator(anywidget.AnyWidget):
         self._refresh()
         self.on_msg(self._on_msg)
         study.add_listener(self._on_event)
-        threading.Thread(target=self._work, args=(self._jobs,), daemon=True, name="mucomp-jobs").start()
-        threading.Thread(target=self._work, args=(self._layouts,), daemon=True, name="mucomp-layouts").start()
+        self._threads = [threading.Thread(target=self._work, args=(q,), daemon=True, name=f"mucomp-{name}")
+                         for q, name in ((self._jobs, "jobs"), (self._layouts, "layouts"))]
+        for thread in self._threads:
+            thread.start()
         self._request_layouts()
 
     # ---------------------------------------------------------------- traits
@@ -143,6 +145,8 @@ class Comparator(anywidget.AnyWidget):
     def _work(self, jobs: queue.Queue) -> None:
         while True:
             kind, arg = jobs.get()
+            if kind == "stop":
+                return
             try:
                 if kind == "layout":
                     if arg in self.study and "coords" not in self._models.get(arg, {}):
@@ -255,6 +259,15 @@ class Comparator(anywidget.AnyWidget):
                         fut.set_exception(MucompError(content.get("error", "the browser sent no image")))
         except MucompError as exc:
             self._error = str(exc)
+
+    def close(self) -> None:
+        """Close the widget: stop listening to the study and end its worker threads (a
+        running build finishes its current run first)."""
+        if hasattr(self, "_threads"):  # not when __init__ failed early (close runs from __del__)
+            self.study.remove_listener(self._on_event)
+            for jobs in (self._jobs, self._layouts):
+                jobs.put(("stop", None))
+        super().close()
 
     # ---------------------------------------------------------------- export
 

@@ -154,6 +154,16 @@ def test_bad_build_request_shows_an_error_not_a_crash(class3_study):
     assert "unknown method 'nope'" in w._error
 
 
+def test_close_releases_the_study_and_the_threads(class3_study):
+    w = mu.Comparator(class3_study)
+    assert w._on_event in class3_study._listeners
+    w.close()
+    assert w._on_event not in class3_study._listeners
+    for thread in w._threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+
+
 def test_comparator_needs_a_study():
     with pytest.raises(ConfigError, match="Study"):
         mu.Comparator("digits")

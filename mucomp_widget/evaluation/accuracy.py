@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .mia import softmax
+
 
 def class_accuracy(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Accuracy per true class; NaN for a class without samples."""
@@ -73,9 +75,7 @@ def confidence_matrix(logits, labels, num_classes: int) -> np.ndarray:
 
     The reference system's ``conf_dist`` (temperature 1); rows without samples are NaN.
     """
-    z = np.asarray(logits, dtype=np.float64)
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
+    p = softmax(logits)
     labels = np.asarray(labels)
     sums = np.zeros((num_classes, num_classes))
     np.add.at(sums, labels, p)

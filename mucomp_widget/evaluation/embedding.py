@@ -24,6 +24,7 @@ import warnings
 import numpy as np
 
 from ..errors import ConfigError, check_positive
+from .mia import softmax
 
 PCA_DIMS = 50
 """Features wider than this are reduced to this many principal components before UMAP."""
@@ -199,8 +200,6 @@ def top_probabilities(logits, k: int = 3, temperature: float = 2.0) -> tuple[np.
     if k > z.shape[1]:
         raise ConfigError(f"k must be at most the number of classes {z.shape[1]}, got {k}.")
     temperature = check_positive("temperature", temperature)
-    z = z / temperature
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
+    p = softmax(z / temperature)
     classes = np.argsort(-p, axis=1, kind="stable")[:, :k]
     return classes.astype(np.int32), np.take_along_axis(p, classes, axis=1).astype(np.float32)

@@ -76,31 +76,32 @@ def _subsample(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
     return np.arange(n) if k >= n else np.sort(rng.choice(n, size=k, replace=False))
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax of a float array, stable via log-sum-exp (no validation)."""
     return z - logsumexp(z, axis=1, keepdims=True)
 
 
 def softmax(logits) -> np.ndarray:
     """Row-wise softmax in float64, stable for large logits (via log-sum-exp)."""
-    return np.exp(_log_softmax(_logits(logits)))
+    return np.exp(log_softmax(_logits(logits)))
 
 
 def true_class_probability(logits, labels) -> np.ndarray:
     """Softmax probability of each sample's true class (SalUn's "confidence" feature)."""
     z, y = _labeled(logits, labels)
-    return np.exp(_log_softmax(z)[np.arange(len(y)), y])
+    return np.exp(log_softmax(z)[np.arange(len(y)), y])
 
 
 def entropy(logits) -> np.ndarray:
     """Shannon entropy of the softmax in nats, at temperature 1 (Bad Teacher's feature)."""
-    lp = _log_softmax(_logits(logits))
+    lp = log_softmax(_logits(logits))
     return -(np.exp(lp) * lp).sum(axis=1)
 
 
 def cross_entropy_loss(logits, labels) -> np.ndarray:
     """Per-sample cross-entropy loss -log p_y, stable via log-sum-exp (SCRUB's feature)."""
     z, y = _labeled(logits, labels)
-    return -_log_softmax(z)[np.arange(len(y)), y]
+    return -log_softmax(z)[np.arange(len(y)), y]
 
 
 def logit_confidence(logits, labels) -> np.ndarray:

@@ -12,8 +12,10 @@ the attack cannot tell the two apart; PS = 0: it separates them perfectly.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp
 
 from ..errors import ConfigError, check_positive
+from .mia import log_softmax
 
 ENTROPY_RANGE = (0.0, 2.5)
 CONFIDENCE_RANGE = (-2.5, 10.0)
@@ -55,18 +57,13 @@ def _check_pair(unlearned_forget_logits, retrain_forget_logits) -> tuple[np.ndar
     return u, r
 
 
-def _logsumexp(z: np.ndarray) -> np.ndarray:
-    m = z.max(axis=1)
-    return m + np.log(np.exp(z - m[:, None]).sum(axis=1))
-
-
 def entropy_values(logits, temperature: float = ENTROPY_TEMPERATURE) -> np.ndarray:
     """Shannon entropy (nats) of softmax(logits / temperature), one value per row.
 
     Computed from log-probabilities, so saturated logits give 0, not NaN.
     """
     z = _check_logits(logits) / temperature
-    log_p = z - _logsumexp(z)[:, None]
+    log_p = log_softmax(z)
     return -(np.exp(log_p) * log_p).sum(axis=1)
 
 
@@ -82,7 +79,7 @@ def confidence_values(logits, temperature: float = CONFIDENCE_TEMPERATURE) -> np
     z_max = z[rows, top]
     others = z.copy()
     others[rows, top] = -np.inf
-    return z_max - _logsumexp(others)
+    return z_max - logsumexp(others, axis=1)
 
 
 def attack_values(logits) -> dict:
