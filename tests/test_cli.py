@@ -39,7 +39,7 @@ def test_run_prints_a_table(tmp_path, workdir, capsys):
     (["--forget-class", "12"], "forget class 12 is out of range"),
     (["--methods", "ft,nope"], "unknown method 'nope'"),
     (["--forget-fraction", "1.5"], "fraction must be strictly between 0 and 1"),
-    (["--hp", "rl.lr=-1", "--methods", "rl"], "lr must be > 0"),
+    (["--hp", "rl.lr=-1", "--methods", "rl"], "lr must be a number > 0"),
     (["--hp", "rl-lr"], "METHOD.KEY=VALUE"),
     (["--preset", "cifar10"], "--data-root"),
 ])

@@ -104,7 +104,7 @@ def test_failing_custom_methods_leave_the_study_intact(study, fn, match):
 def test_register_method_validates_its_arguments():
     with pytest.raises(ConfigError, match="not allowed"):
         mu.register_method("bad name")
-    with pytest.raises(ConfigError, match="lr must be > 0"):
+    with pytest.raises(ConfigError, match="lr must be a number > 0"):
         mu.register_method("x_method", defaults={"lr": -1})
     with pytest.raises(ConfigError, match="built-in"):
         mu.register_method("ft")(lambda *a, **k: None)

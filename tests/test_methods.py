@@ -52,9 +52,9 @@ def test_unknown_method_lists_the_known_ones(make_study):
 
 
 @pytest.mark.parametrize("hp, match", [
-    ({"lr": 0}, "lr must be > 0, got 0"),
-    ({"lr": -1e-3}, "lr must be > 0"),
-    ({"epochs": 0}, "epochs must be >= 1, got 0"),
+    ({"lr": 0}, "lr must be a number > 0, got 0"),
+    ({"lr": -1e-3}, "lr must be a number > 0"),
+    ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
     ({"epochs": 2.5}, "epochs must be an integer"),
     ({"batch_size": 0}, "batch_size"),
     ({"alpha": 0.1}, "'ft' has no hyperparameter 'alpha'.*eta_min"),

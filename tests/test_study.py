@@ -47,7 +47,7 @@ def test_sweep_runs_the_cartesian_grid(make_study):
 
 def test_sweep_checks_the_whole_grid_first(make_study):
     study = make_study()
-    with pytest.raises(ConfigError, match="lr must be > 0, got -1"):
+    with pytest.raises(ConfigError, match="lr must be a number > 0, got -1"):
         study.sweep("ga", lr=[1e-3, -1])
     assert [r.type for r in study.runs if r.type == "Unlearned"] == []
     with pytest.raises(ConfigError, match="empty"):

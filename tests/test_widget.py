@@ -149,7 +149,7 @@ def test_build_with_epoch_metrics_and_cancel(class3_study):
 def test_bad_build_request_shows_an_error_not_a_crash(class3_study):
     w = mu.Comparator(class3_study)
     w._on_msg(w, {"type": "build", "method": "ft", "grid": {"lr": [-1]}}, [])
-    assert "lr must be > 0" in w._error
+    assert "lr must be a number > 0" in w._error
     w._on_msg(w, {"type": "build", "method": "nope", "grid": {}}, [])
     assert "unknown method 'nope'" in w._error
 

@@ -1,5 +1,6 @@
 """Unlearning methods: the registry and the built-in methods, one module each."""
 
+from .constraints import Bool, Choice, Constraint, Float, Int
 from .registry import (
     COMMON_DEFAULTS,
     MethodSpec,
@@ -11,5 +12,5 @@ from .registry import (
 )
 from . import ft, ga, rl, salun, scrub  # noqa: F401  (registers the built-ins)
 
-__all__ = ["COMMON_DEFAULTS", "MethodSpec", "RunCancelled", "RunContext", "available",
+__all__ = ["Bool", "Choice", "Constraint", "Float", "Int", "COMMON_DEFAULTS", "MethodSpec", "RunCancelled", "RunContext", "available",
            "get_method", "register_method"]

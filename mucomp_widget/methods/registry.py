@@ -26,9 +26,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..errors import ConfigError, MethodError, MucompError, UnknownMethodError, check_positive
+from ..errors import ConfigError, MethodError, MucompError, UnknownMethodError
 from ..models import non_finite_parameters
 from ..training import autocast
+from .constraints import COMMON, Constraint
 
 __all__ = ["MethodSpec", "RunContext", "RunCancelled", "register_method", "available",
            "get_method", "spec_for", "resolve_hyperparameters", "invoke"]
@@ -46,13 +47,15 @@ class RunCancelled(MucompError):
 
 @dataclass
 class MethodSpec:
-    """A registered method: its function, default hyperparameters and display label."""
+    """A registered method: its function, default hyperparameters, their constraints
+    (epochs, lr and batch size always included) and display label."""
 
     name: str
     fn: Callable
     defaults: dict = field(default_factory=dict)
     label: str = ""
     builtin: bool = False
+    constraints: dict = field(default_factory=lambda: dict(COMMON))
 
     @property
     def doc(self) -> str:
@@ -68,13 +71,17 @@ class MethodSpec:
 _REGISTRY: dict[str, MethodSpec] = {}
 
 
-def register_method(name: str, defaults: dict | None = None, *, label: str | None = None,
-                    overwrite: bool = False):
+def register_method(name: str, defaults: dict | None = None, *, constraints: dict | None = None,
+                    label: str | None = None, overwrite: bool = False):
     """Decorator that registers an unlearning method under ``name``.
 
     ``defaults`` are its default hyperparameters (``epochs``, ``lr``, ``batch_size`` and any
-    method-specific ones). Registering a name again replaces the earlier function (handy when
-    a notebook cell is re-run), except for built-in names, which need ``overwrite=True``.
+    method-specific ones). ``constraints`` maps hyperparameter names to what they may be
+    (:class:`~mucomp_widget.Int`, :class:`~mucomp_widget.Float`, :class:`~mucomp_widget.Bool`,
+    :class:`~mucomp_widget.Choice`); every value is checked against them before a run
+    starts, and the widget's builder shows them. Epochs, lr and batch size are always
+    constrained. Registering a name again replaces the earlier function (handy when a
+    notebook cell is re-run), except for built-in names, which need ``overwrite=True``.
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(
@@ -83,8 +90,16 @@ def register_method(name: str, defaults: dict | None = None, *, label: str | Non
         )
     if defaults is not None and not isinstance(defaults, dict):
         raise ConfigError(f"defaults must be a dict of hyperparameters, got {type(defaults).__name__}.")
-    defaults = dict(defaults or {})
-    _validate_common(name, defaults)
+    if constraints is not None and not isinstance(constraints, dict):
+        raise ConfigError(f"constraints must be a dict of name -> constraint, got {type(constraints).__name__}.")
+    rules = {**COMMON, **(constraints or {})}
+    for key, rule in rules.items():
+        if not isinstance(rule, Constraint):
+            raise ConfigError(
+                f"method {name!r}: the constraint of {key!r} must be mu.Int, mu.Float, mu.Bool or "
+                f"mu.Choice, got {rule!r}."
+            )
+    defaults = check_hyperparameters(name, rules, dict(defaults or {}))
 
     def decorate(fn: Callable) -> Callable:
         if not callable(fn):
@@ -94,8 +109,16 @@ def register_method(name: str, defaults: dict | None = None, *, label: str | Non
             raise ConfigError(
                 f"{name!r} is a built-in method; pick another name or pass overwrite=True."
             )
-        _REGISTRY[name] = MethodSpec(name, fn, defaults, label or name,
-                                     builtin=fn.__module__.startswith(__package__))
+        spec = MethodSpec(name, fn, defaults, label or name,
+                          builtin=fn.__module__.startswith(__package__), constraints=rules)
+        names, var_kw = spec.accepts()
+        unknown = [k for k in rules if k not in COMMON and k not in names and not var_kw]
+        if unknown:
+            raise ConfigError(
+                f"method {name!r} declares a constraint for {unknown[0]!r}, which the function "
+                "does not accept; add it as a keyword argument or drop the constraint."
+            )
+        _REGISTRY[name] = spec
         return fn
 
     return decorate
@@ -136,16 +159,9 @@ def spec_for(method) -> MethodSpec:
     )
 
 
-def _validate_common(method: str, hp: dict) -> None:
-    try:
-        if "epochs" in hp:
-            hp["epochs"] = check_positive("epochs", hp["epochs"], integer=True)
-        if "lr" in hp:
-            hp["lr"] = check_positive("lr", hp["lr"])
-        if "batch_size" in hp:
-            hp["batch_size"] = check_positive("batch_size", hp["batch_size"], integer=True)
-    except ConfigError as exc:
-        raise ConfigError(f"method {method!r}: {exc}") from None
+def check_hyperparameters(method: str, constraints: dict, hp: dict) -> dict:
+    """``hp`` with every constrained value checked and in canonical form (3.0 -> 3)."""
+    return {k: constraints[k].validate(method, k, v) if k in constraints else v for k, v in hp.items()}
 
 
 def resolve_hyperparameters(spec: MethodSpec, dataset_defaults: dict, user: dict) -> dict:
@@ -165,8 +181,7 @@ def resolve_hyperparameters(spec: MethodSpec, dataset_defaults: dict, user: dict
             f"it accepts {', '.join(own)}."
         )
     hp = {**COMMON_DEFAULTS, **spec.defaults, **dataset_defaults.get(spec.name, {}), **user}
-    _validate_common(spec.name, hp)
-    return hp
+    return check_hyperparameters(spec.name, spec.constraints, hp)
 
 
 class RunContext:
