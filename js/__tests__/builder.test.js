@@ -32,23 +32,41 @@ const add = (el, key, value) => {
 const build = (el) => el.querySelector(".mucomp-bld-build");
 
 describe("builder helpers", () => {
-  it("validates as the reference", () => {
+  it("validates the core fields as Python does when no constraints are sent", () => {
     expect(validate("epochs", 1)).toBe("");
-    expect(validate("epochs", 0)).not.toBe("");
+    expect(validate("epochs", 0)).toBe("Epochs must be an integer >= 1.");
     expect(validate("epochs", 1.5)).not.toBe("");
     expect(validate("batch_size", 64)).toBe("");
     expect(validate("batch_size", 0)).not.toBe("");
     expect(validate("lr", 0.01)).toBe("");
-    expect(validate("lr", 0)).not.toBe("");
-    expect(validate("lr", 1)).not.toBe("");
+    expect(validate("lr", 0)).toBe("Learning rate must be a number > 0.");
+    expect(validate("lr", 1.5)).toBe("");
     expect(validate("clip", -3)).toBe("");
-    expect(validate("clip", parseValue(""))).not.toBe("");
+    expect(validate("clip", parseValue(""))).toBe("clip: enter a number.");
   });
 
-  it("lists core fields first, then numeric method defaults", () => {
-    const fields = methodFields({ defaults: { lr: 0.1, clip: 100, flag: true, epochs: 7, batch_size: 32 } });
-    expect(fields.map((f) => f.key)).toEqual(["epochs", "lr", "batch_size", "clip"]);
-    expect(fields.map((f) => f.input)).toEqual(["7", "0.1", "32", "100"]);
+  it("validates against a method's declared constraints", () => {
+    const steps = { type: "int", allowed: "an integer >= 1 and <= 10", min: 1, max: 10 };
+    expect(validate("msteps", 3, steps)).toBe("");
+    expect(validate("msteps", -5, steps)).toBe("msteps must be an integer >= 1 and <= 10.");
+    expect(validate("msteps", 11, steps)).not.toBe("");
+    expect(validate("msteps", 2.5, steps)).not.toBe("");
+    const ratio = { type: "float", allowed: "a number > 0 and <= 1", min: 0, max: 1, min_open: true };
+    expect(validate("mask_ratio", 1, ratio)).toBe("");
+    expect(validate("mask_ratio", 0, ratio)).not.toBe("");
+    const variant = { type: "choice", allowed: "one of 'paper', 'reference'", choices: ["paper", "reference"] };
+    expect(validate("variant", "paper", variant)).toBe("");
+    expect(validate("variant", "x", variant)).toBe("variant must be one of 'paper', 'reference'.");
+  });
+
+  it("lists core fields first, then numeric method defaults, then choices and switches", () => {
+    const fields = methodFields({ defaults: { lr: 0.1, clip: 100, flag: true, epochs: 7, batch_size: 32, variant: "paper", note: "x" },
+      constraints: { variant: { type: "choice", allowed: "one of 'paper', 'reference'", choices: ["paper", "reference"] } } });
+    expect(fields.map((f) => f.key)).toEqual(["epochs", "lr", "batch_size", "clip", "flag", "variant"]);
+    expect(fields.map((f) => f.kind)).toEqual(["number", "number", "number", "number", "select", "select"]);
+    expect(fields.slice(0, 4).map((f) => f.input)).toEqual(["7", "0.1", "32", "100"]);
+    expect(fields[4].options).toEqual([true, false]);
+    expect(gridOf(fields)).toMatchObject({ flag: [true], variant: ["paper"] });
   });
 
   it("computes the grid and its size from badges or single values", () => {
@@ -108,7 +126,7 @@ describe("model builder", () => {
     type(el, "lr", "0");
     const msg = input(el, "lr").closest(".mucomp-bld-field").querySelector(".mucomp-bld-msg");
     expect(msg.hidden).toBe(false);
-    expect(msg.textContent).toMatch(/between 0 and 1/);
+    expect(msg.textContent).toBe("Learning rate must be a number > 0.");
     expect(build(el).disabled).toBe(true);
     build(el).click();
     el.querySelector('button.mucomp-bld-add[data-key="lr"]').click();
@@ -129,7 +147,27 @@ describe("model builder", () => {
     type(el, "clip", "5");
     build(el).click();
     expect(ctx.sent).toEqual([{ type: "build", method: "ga", base: "ft-1",
-      grid: { epochs: [2], lr: [0.001, 0.0001], batch_size: [256], clip: [5] }, trace: false, keep_best: false }]);
+      grid: { epochs: [2], lr: [0.001, 0.0001], batch_size: [256], clip: [5], variant: ["paper"] }, trace: false, keep_best: false }]);
+  });
+
+  it("checks and shows each method's declared constraints", () => {
+    const { el, ctx } = mount();
+    const method = el.querySelectorAll("select")[1];
+    method.value = "ga";
+    method.dispatchEvent(new Event("change"));
+    expect(el.querySelector(`label[for="${input(el, "clip").id}"]`).title).toBe("clip: a number > 0");
+    type(el, "clip", "-1");
+    const msg = input(el, "clip").closest(".mucomp-bld-field").querySelector(".mucomp-bld-msg");
+    expect(msg.hidden).toBe(false);
+    expect(msg.textContent).toBe("clip must be a number > 0.");
+    expect(build(el).disabled).toBe(true);
+    type(el, "clip", "2");
+    const variant = el.querySelector('select.mucomp-bld-choice[data-key="variant"]');
+    expect([...variant.options].map((o) => o.value)).toEqual(["paper", "reference"]);
+    variant.selectedIndex = 1;
+    variant.dispatchEvent(new Event("change"));
+    build(el).click();
+    expect(ctx.sent[0].grid).toMatchObject({ clip: [2], variant: ["reference"] });
   });
 
   it("asks for epoch metrics when keeping the best epoch", () => {

@@ -6,6 +6,12 @@ import { changed } from "../lib/store.js";
 
 const CORE = ["epochs", "lr", "batch_size"];
 const CORE_DEFAULTS = { epochs: 3, lr: 0.01, batch_size: 128 };
+/** What Python allows for the core fields when a method sends no constraints (older payloads). */
+const CORE_CONSTRAINTS = {
+  epochs: { type: "int", allowed: "an integer >= 1", min: 1, max: null },
+  lr: { type: "float", allowed: "a number > 0", min: 0, max: null, min_open: true },
+  batch_size: { type: "int", allowed: "an integer >= 1", min: 1, max: null },
+};
 const LABELS = { epochs: "Epochs", lr: "Learning rate", batch_size: "Batch size" };
 const MAX_VALUES = 5;
 
@@ -17,33 +23,45 @@ export function parseValue(text) {
 }
 
 /**
- * Why `value` is not allowed for hyperparameter `key`, or "" when it is
- * (epochs and batch size integers ≥ 1, 0 < lr < 1, anything else finite).
+ * Why `value` is not allowed for hyperparameter `key` under its declared constraint (sent by
+ * Python, `{type, allowed, min, max, min_open, max_open, choices}`), or "" when it is. The
+ * same rules Python checks before a run: the builder only saves a round trip.
  */
-export function validate(key, value) {
+export function validate(key, value, constraint = CORE_CONSTRAINTS[key]) {
+  const c = constraint || { type: "float", allowed: "a number" };
+  if (c.type === "choice") return c.choices.includes(value) ? "" : `${labelOf(key)} must be ${c.allowed}.`;
+  if (c.type === "bool") return typeof value === "boolean" ? "" : `${labelOf(key)} must be ${c.allowed}.`;
+  const bad = !Number.isFinite(value)
+    || (c.type === "int" && !Number.isInteger(value))
+    || (c.min != null && (value < c.min || (c.min_open && value === c.min)))
+    || (c.max != null && (value > c.max || (c.max_open && value === c.max)));
   if (!Number.isFinite(value)) return `${labelOf(key)}: enter a number.`;
-  if ((key === "epochs" || key === "batch_size") && !(Number.isInteger(value) && value >= 1)) {
-    return `${labelOf(key)} must be an integer ≥ 1.`;
-  }
-  if (key === "lr" && !(value > 0 && value < 1)) return "Learning rate must be between 0 and 1 (exclusive).";
-  return "";
+  return bad ? `${labelOf(key)} must be ${c.allowed}.` : "";
 }
 
 /**
- * The editable fields of a method: epochs, lr, batch size, then its other numeric
- * defaults (booleans are left to Python's defaults).
- * @param {{defaults?: Object<string, number|boolean>}} method
- * @returns {{key: string, input: string, values: number[]}[]}
+ * The editable fields of a method: epochs, lr, batch size, then its other defaults. Numbers
+ * get an input with badges (a grid); a choice or a switch gets a select of one value.
+ * @param {{defaults?: Object<string, number|boolean|string>, constraints?: Object<string, object>}} method
+ * @returns {{key: string, kind: "number"|"select", input: string, values: Array, constraint: object}[]}
  */
 export function methodFields(method) {
   const defaults = { ...CORE_DEFAULTS, ...(method?.defaults || {}) };
+  const constraints = { ...CORE_CONSTRAINTS, ...(method?.constraints || {}) };
   const keys = [...CORE, ...Object.keys(defaults).filter((k) => !CORE.includes(k))];
-  return keys.filter((k) => typeof defaults[k] === "number")
-    .map((key) => ({ key, input: String(defaults[key]), values: [] }));
+  return keys.flatMap((key) => {
+    const value = defaults[key];
+    const constraint = constraints[key];
+    if (typeof value === "number") return [{ key, kind: "number", input: String(value), values: [], constraint }];
+    const options = constraint?.type === "choice" ? constraint.choices
+      : typeof value === "boolean" ? [true, false] : null;
+    return options ? [{ key, kind: "select", input: value, options, values: [], constraint }] : [];
+  });
 }
 
 /** The values a field contributes: its badges, or the input's single value. */
 export function fieldValues(field) {
+  if (field.kind === "select") return [field.input];
   return field.values.length ? field.values : [parseValue(field.input)];
 }
 
@@ -135,15 +153,34 @@ export function mountBuilder(el, ctx) {
   }
 
   function fieldRow(field) {
+    return field.kind === "select" ? selectRow(field) : numberRow(field);
+  }
+
+  function hint(field) {
+    return field.constraint ? `${labelOf(field.key)}: ${field.constraint.allowed}` : labelOf(field.key);
+  }
+
+  function selectRow(field) {
+    const inputId = `${id}-${field.key}`;
+    const select = h("select", { id: inputId, class: "mucomp-bld-select mucomp-bld-choice", "data-key": field.key,
+      title: hint(field), onchange: (ev) => { field.input = field.options[ev.target.selectedIndex]; drawSummary(); } },
+    ...field.options.map((o) => h("option", { value: String(o), selected: o === field.input }, String(o))));
+    return h("div", { class: "mucomp-bld-field" },
+      h("div", { class: "mucomp-bld-row" }, h("label", { for: inputId, title: hint(field) }, labelOf(field.key)), select));
+  }
+
+  function numberRow(field) {
     const inputId = `${id}-${field.key}`;
     const msg = h("div", { class: "mucomp-bld-msg", role: "alert", hidden: true });
     const badges = h("div", { class: "mucomp-bld-badges" });
-    const input = h("input", { id: inputId, type: "number", step: "any", value: field.input,
+    const c = field.constraint || {};
+    const input = h("input", { id: inputId, type: "number", step: c.type === "int" ? 1 : "any", value: field.input,
+      min: c.min ?? undefined, max: c.max ?? undefined, title: hint(field),
       class: "mucomp-bld-input", "data-key": field.key, "aria-describedby": `${inputId}-msg` });
     msg.id = `${inputId}-msg`;
     const add = h("button", { class: "mucomp-bld-add", "aria-label": `Add ${labelOf(field.key)} value`, "data-key": field.key }, "+");
     const refresh = () => {
-      const error = validate(field.key, parseValue(field.input));
+      const error = validate(field.key, parseValue(field.input), field.constraint);
       msg.hidden = !error;
       msg.textContent = error;
       input.setAttribute("aria-invalid", String(Boolean(error)));
@@ -157,13 +194,13 @@ export function mountBuilder(el, ctx) {
     input.addEventListener("input", () => { field.input = input.value; refresh(); });
     add.addEventListener("click", () => {
       const v = parseValue(field.input);
-      if (validate(field.key, v) || field.values.length >= MAX_VALUES) return;
+      if (validate(field.key, v, field.constraint) || field.values.length >= MAX_VALUES) return;
       if (!field.values.includes(v)) field.values.push(v);
       refresh();
     });
     refresh();
     return h("div", { class: "mucomp-bld-field" },
-      h("div", { class: "mucomp-bld-row" }, h("label", { for: inputId }, labelOf(field.key)), input, add),
+      h("div", { class: "mucomp-bld-row" }, h("label", { for: inputId, title: hint(field) }, labelOf(field.key)), input, add),
       badges, msg);
   }
 
@@ -171,7 +208,7 @@ export function mountBuilder(el, ctx) {
   function blocker() {
     for (const f of fields) {
       for (const v of fieldValues(f)) {
-        const error = validate(f.key, v);
+        const error = validate(f.key, v, f.constraint);
         if (error) return error;
       }
     }

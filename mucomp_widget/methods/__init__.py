@@ -5,6 +5,7 @@ from .registry import (
     COMMON_DEFAULTS,
     MethodSpec,
     RunCancelled,
+    RunTimeout,
     RunContext,
     available,
     get_method,
@@ -12,5 +13,5 @@ from .registry import (
 )
 from . import ft, ga, rl, salun, scrub  # noqa: F401  (registers the built-ins)
 
-__all__ = ["Bool", "Choice", "Constraint", "Float", "Int", "COMMON_DEFAULTS", "MethodSpec", "RunCancelled", "RunContext", "available",
+__all__ = ["Bool", "Choice", "Constraint", "Float", "Int", "COMMON_DEFAULTS", "MethodSpec", "RunCancelled", "RunContext", "RunTimeout", "available",
            "get_method", "register_method"]

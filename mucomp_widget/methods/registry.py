@@ -31,7 +31,7 @@ from ..models import non_finite_parameters
 from ..training import autocast
 from .constraints import COMMON, Constraint
 
-__all__ = ["MethodSpec", "RunContext", "RunCancelled", "register_method", "available",
+__all__ = ["MethodSpec", "RunContext", "RunCancelled", "RunTimeout", "register_method", "available",
            "get_method", "spec_for", "resolve_hyperparameters", "invoke"]
 
 #: What every method gets unless its registration or the dataset says otherwise
@@ -43,6 +43,10 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+-]*$")
 
 class RunCancelled(MucompError):
     """Raised inside a run when the user asked to stop it; the study is left unchanged."""
+
+
+class RunTimeout(MethodError):
+    """Raised inside a run that went past its time limit; the study is left unchanged."""
 
 
 @dataclass
@@ -83,7 +87,7 @@ def register_method(name: str, defaults: dict | None = None, *, constraints: dic
     constrained. Registering a name again replaces the earlier function (handy when a
     notebook cell is re-run), except for built-in names, which need ``overwrite=True``.
     """
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError(
             f"method name {name!r} is not allowed; use letters, digits, '_', '-', '.' or '+', "
             "starting with a letter or '_'."
@@ -150,7 +154,7 @@ def spec_for(method) -> MethodSpec:
             if spec.fn is method:
                 return spec
         name = getattr(method, "__name__", type(method).__name__)
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             name = "custom"
         return MethodSpec(name, method, {}, name)
     raise UnknownMethodError(
@@ -188,8 +192,10 @@ class RunContext:
     """What a running method can use besides its hyperparameters.
 
     ``report(epoch, loss)`` records the epoch's training loss, forwards progress (and
-    epoch traces) and
-    raises :class:`RunCancelled` when a stop was requested. ``loop_started()`` marks the
+    epoch traces) and raises :class:`RunCancelled` when a stop was requested, or
+    :class:`RunTimeout` past ``time_limit`` seconds from the call; :func:`invoke` makes every
+    forward pass of the model check the same, so a method that never reports can still be
+    stopped (not one that never runs its model). ``loop_started()`` marks the
     start of the unlearning loop: RTE runs from there (or from the call, if never marked)
     to the return, minus the time spent in ``report`` callbacks, as the reference system
     times its epoch loop. ``generator`` is a seeded CPU generator for the method's own
@@ -197,7 +203,8 @@ class RunContext:
     """
 
     def __init__(self, *, device: torch.device, seed: int, num_classes: int,
-                 forget_classes: tuple[int, ...], epochs: int, on_epoch=None, should_stop=None):
+                 forget_classes: tuple[int, ...], epochs: int, on_epoch=None, should_stop=None,
+                 time_limit: float | None = None, method: str = "method"):
         self.device = device
         self.seed = seed
         self.num_classes = num_classes
@@ -209,6 +216,9 @@ class RunContext:
         self._should_stop = should_stop
         self._loop_start: float | None = None
         self._callback_time = 0.0
+        self.time_limit = time_limit
+        self._deadline: float | None = None
+        self._method = method
         self.model: nn.Module | None = None  # the module handed to the method
 
     def loop_started(self) -> None:
@@ -218,8 +228,15 @@ class RunContext:
         return autocast(self.device)
 
     def check_cancelled(self) -> None:
+        """Raise RunCancelled if a stop was asked for, RunTimeout past the time limit."""
         if self._should_stop is not None and self._should_stop():
             raise RunCancelled("the run was cancelled.")
+        if self._deadline is not None and time.perf_counter() > self._deadline:
+            raise RunTimeout(
+                f"method {self._method!r} ran past its time limit of {self.time_limit:g} s and was "
+                "stopped; the study and its earlier runs are unchanged. Raise time_limit or give "
+                "the method less work (fewer epochs)."
+            )
 
     def report(self, epoch: int, loss: float, model: nn.Module | None = None) -> None:
         """Record the epoch's loss; ``model`` is the module being trained if the method
@@ -230,6 +247,22 @@ class RunContext:
             self._on_epoch(int(epoch), float(loss), model if model is not None else self.model)
             self._callback_time += time.perf_counter() - t
         self.check_cancelled()
+
+
+def _restore_dtypes(method: str, model: nn.Module, dtypes: dict) -> None:
+    """Cast floating-point weights back to the base model's dtypes, in place."""
+    tensors = dict(model.named_parameters())
+    tensors.update(model.named_buffers())
+    for name, t in tensors.items():
+        want = dtypes.get(name)
+        if want is None or t.dtype == want:
+            continue
+        if not (t.is_floating_point() and want.is_floating_point):
+            raise MethodError(
+                f"method {method!r} turned {name} from {want} into {t.dtype}; keep the base "
+                "model's dtypes (only floating-point precision is cast back)."
+            )
+        t.data = t.data.to(want)
 
 
 @dataclass
@@ -244,14 +277,27 @@ class Invocation:
 
 def invoke(spec: MethodSpec, model: nn.Module, forget_loader, retain_loader, hp: dict,
            ctx: RunContext) -> Invocation:
-    """Call a method on ``model`` (already a copy) and check what it hands back."""
+    """Call a method on ``model`` (already a copy) and check what it hands back.
+
+    Every forward pass of ``model`` (and of copies the method makes of it) first checks for
+    a cancel request or the time limit. Floating-point weights handed back in another
+    precision (a method that called ``model.double()``) are cast back to the base model's.
+    """
     reference = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
     ctx.model = model
     names, var_kw = spec.accepts()
     offered = {**hp, "device": ctx.device, "seed": ctx.seed, "num_classes": ctx.num_classes,
                "forget_classes": ctx.forget_classes, "ctx": ctx}
     kwargs = offered if var_kw else {k: v for k, v in offered.items() if k in names}
+    guarding = [True]  # deepcopy keeps the hook function itself, so this switch reaches copies
+
+    def guard(_module, _args):
+        if guarding[0]:
+            ctx.check_cancelled()
+
+    handle = model.register_forward_pre_hook(guard)
     start = time.perf_counter()
+    ctx._deadline = None if ctx.time_limit is None else start + ctx.time_limit
     try:
         out = spec.fn(model, forget_loader, retain_loader, **kwargs)
     except MucompError:
@@ -261,6 +307,10 @@ def invoke(spec: MethodSpec, model: nn.Module, forget_loader, retain_loader, hp:
             f"method {spec.name!r} raised {type(exc).__name__}: {exc}. The study and its "
             "earlier runs are unchanged."
         ) from exc
+    finally:
+        guarding[0] = False
+        handle.remove()
+        ctx._deadline = None
     end = time.perf_counter()
     if out is None:
         out = model
@@ -269,6 +319,7 @@ def invoke(spec: MethodSpec, model: nn.Module, forget_loader, retain_loader, hp:
             f"method {spec.name!r} returned {type(out).__name__}; it must return the unlearned "
             "torch.nn.Module, or None after changing the given model in place."
         )
+    _restore_dtypes(spec.name, out, {k: dtype for k, (_, dtype) in reference.items()})
     got = {k: (tuple(v.shape), v.dtype) for k, v in out.state_dict().items()}
     if got.keys() != reference.keys() or any(got[k][0] != reference[k][0] for k in got):
         missing = [k for k in reference if k not in got]
