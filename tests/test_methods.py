@@ -82,10 +82,10 @@ def test_random_labels_avoid_the_true_and_the_forgotten_classes():
     assert torch.equal(again, first)
 
 
-def test_salun_leaves_unmasked_weights_exactly_unchanged(class3_study):
+def test_salun_paper_variant_leaves_masked_weights_exactly_unchanged(class3_study):
     study = class3_study
     before = study.original.state_dict
-    run = study.unlearn("salun", mask_ratio=0.2, epochs=2)
+    run = study.unlearn("salun", variant="paper", mask_ratio=0.2, epochs=2)
     after = run.state_dict
     changed = sum(int((before[k] != after[k]).sum()) for k in before if before[k].is_floating_point()
                   and "running" not in k)
@@ -103,6 +103,25 @@ def test_saliency_mask_keeps_the_requested_share(class3_study):
 
 
 def test_scrub_reference_variant_runs(class3_study):
-    run = class3_study.unlearn("scrub", epochs=2, msteps=2, fisher_scaling=True)
-    assert run.hyperparameters["fisher_scaling"] is True
+    run = class3_study.unlearn("scrub", epochs=2, msteps=2, variant="reference")
+    assert run.hyperparameters["variant"] == "reference"
     class3_study.delete(run.id)
+
+
+@pytest.mark.parametrize("method, hp, match", [
+    ("scrub", {"msteps": -5}, "msteps must be an integer >= 0, got -5"),
+    ("scrub", {"msteps": "two"}, "msteps must be an integer >= 0, got 'two'"),
+    ("scrub", {"kd_t": 0}, "kd_t must be a number > 0"),
+    ("scrub", {"alpha": -0.5}, "alpha must be a number >= 0"),
+    ("scrub", {"variant": "Reference"}, "variant must be one of 'paper', 'reference'"),
+    ("salun", {"mask_ratio": 0}, "mask_ratio must be a number > 0 and <= 1, got 0"),
+    ("salun", {"mask_ratio": 1.5}, "mask_ratio must be a number > 0 and <= 1"),
+    ("ga", {"clip": -1}, "clip must be a number >= 0"),
+    ("ft", {"eta_min": -0.01}, "eta_min must be a number >= 0"),
+])
+def test_builtin_hyperparameters_are_checked_before_running(make_study, method, hp, match):
+    study = make_study()
+    before = list(study._runs)
+    with pytest.raises(ConfigError, match=match):
+        study.unlearn(method, **hp)
+    assert list(study._runs) == before

@@ -15,12 +15,13 @@ def sgd(model: nn.Module, lr: float, weight_decay: float = WEIGHT_DECAY) -> torc
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM, weight_decay=weight_decay)
 
 
-def run_epoch(model: nn.Module, batches, opt, loss_fn, ctx, *, clip: float | None = None,
-              before_step=None) -> float:
-    """One pass over ``batches``; ``loss_fn(model, batch)`` gives a batch's loss.
+def run_epoch(model: nn.Module, batches, opt, loss_fn, ctx, *, clip: float = 0.0,
+              before_clip=None, after_step=None) -> float:
+    """One pass over ``batches`` in train mode; ``loss_fn(model, batch)`` gives a batch's loss.
 
-    Returns the sample-weighted mean loss. ``before_step(model)`` may edit gradients
-    (SalUn's mask) after clipping.
+    Per batch: backward, ``before_clip(model)`` (may edit the gradients: SalUn's mask,
+    SCRUB's inverse Fisher), gradient norm clipped at ``clip`` (0 = no clipping), optimiser
+    step, ``after_step(model, batch)``. Returns the sample-weighted mean loss.
     """
     model.train()
     total, count = torch.zeros((), device=ctx.device), 0
@@ -29,11 +30,13 @@ def run_epoch(model: nn.Module, batches, opt, loss_fn, ctx, *, clip: float | Non
             loss = loss_fn(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if clip is not None:
+        if before_clip is not None:
+            before_clip(model)
+        if clip:
             nn.utils.clip_grad_norm_(model.parameters(), clip)
-        if before_step is not None:
-            before_step(model)
         opt.step()
+        if after_step is not None:
+            after_step(model, batch)
         n = len(batch[1])
         total += loss.detach().float() * n
         count += n

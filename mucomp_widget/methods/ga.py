@@ -7,16 +7,19 @@ EuroS&P 2022; Graves et al., "Amnesiac Machine Learning", AAAI 2021.
 from __future__ import annotations
 
 from ._common import cross_entropy, run_epoch, sgd
+from .constraints import Float
 from .registry import register_method
 
 
 @register_method("ga", defaults={"epochs": 7, "lr": 1e-4, "batch_size": 256, "clip": 100.0},
-                 label="Gradient Ascent")
+                 constraints={"clip": Float(0)}, label="Gradient Ascent")
 def gradient_ascent(model, forget_loader, retain_loader, *, epochs, lr, clip, ctx):
-    """Loss = -cross-entropy on forget batches only, gradient norm clipped at ``clip``.
+    """Loss = -cross-entropy on forget batches only, gradient norm clipped at ``clip``
+    (0 = no clipping). No retain repair.
 
-    SGD (momentum 0.9, wd 5e-4) at a constant lr, as in the reference system (its
-    MultiStepLR milestones at 80/120 epochs are never reached). No retain repair.
+    The reference system's update (``unlearn_GA_thread.py``): SGD (momentum 0.9, wd 5e-4)
+    at a constant lr (its MultiStepLR milestones at 80/120 epochs are never reached),
+    clip 100; the same batches give the same weights (tests/test_reference_modes.py).
     """
     opt = sgd(model, lr)
     ctx.loop_started()

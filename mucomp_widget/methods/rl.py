@@ -18,12 +18,15 @@ from .registry import register_method
                  label="Random Labeling")
 def random_labeling(model, forget_loader, retain_loader, *, epochs, lr, ctx):
     """Cross-entropy on shuffled batches of forget and retain samples together, where each
-    forget sample gets a fresh random label from the retained classes (any other class
-    for sample-wise forgetting) in every batch.
+    forget sample gets a fresh random label, uniform over the retained classes (any other
+    class for sample-wise forgetting), in every batch. SGD (momentum 0.9, wd 5e-4) at a
+    constant lr.
 
-    Variants: the labels come from the run's seeded generator; the reference system
-    re-seeds torch from the clock in every batch, so its runs cannot be repeated. The
-    lr is constant: the reference creates a MultiStepLR but never steps it.
+    The reference system's update (``unlearn_RL_thread.py``; it creates a MultiStepLR but
+    never steps it): given the same batches and labels, the same weights
+    (tests/test_reference_modes.py). Its labels cannot be matched draw for draw: it
+    re-seeds torch from the clock in every batch, so its runs cannot be repeated; ours
+    come from the run's seeded generator.
     """
     forget_ids = torch.from_numpy(forget_loader.indices).to(ctx.device)
     mixed = retain_loader.replace(
