@@ -16,7 +16,7 @@ from .evaluation.accuracy import (
 )
 from .evaluation.mia import (
     auc_ci, cross_entropy_loss, entropy, entropy_lr_mia, logit_confidence, loss_lr_cv_accuracy,
-    roc, softmax, svc_mia_efficacy, true_class_probability,
+    roc, softmax, svc_mia_efficacy, svc_mia_efficacy_draws, true_class_probability,
 )
 from .evaluation.privacy import (
     attack_curves, attack_score_from_rates, attack_values, confidence_values, entropy_values,
@@ -33,7 +33,8 @@ __all__ = [
     "avg_gap", "class_accuracy", "confidence_matrix", "gaps", "prediction_matrix",
     "unlearning_accuracies", "auc_ci", "cross_entropy_loss", "entropy", "entropy_lr_mia",
     "logit_confidence", "loss_lr_cv_accuracy", "roc", "softmax", "svc_mia_efficacy",
-    "mia_efficacy", "true_class_probability", "attack_curves", "attack_score_from_rates",
+    "svc_mia_efficacy_draws", "mia_efficacy", "true_class_probability", "attack_curves",
+    "attack_score_from_rates",
     "attack_values", "confidence_values", "entropy_values", "epsilon_from_rates",
     "privacy_attack", "privacy_score", "privacy_score_ci", "cka", "cka_from_grams", "gram",
 ]

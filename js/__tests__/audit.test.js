@@ -5,7 +5,7 @@ import { makeStore, mountForTest } from "./helpers.js";
 // mucomp_widget.evaluation.summary.COLUMNS, as Python sends them in meta.columns
 const COLUMNS = {
   PS: "privacy score, 1 - worst threshold-attack score against Retrain; higher is better",
-  MIA: "SalUn/Sparse SVC MIA-efficacy, share of forget samples judged non-member; close to Retrain",
+  MIA: "SalUn/Sparse SVC MIA-efficacy (SalUn's protocol: first |test| retain vs test samples), share of forget samples judged non-member; close to Retrain",
   "MIA-Ent": "Bad-Teacher/SSD entropy MIA, share of forget samples judged member; close to Retrain",
   "MIA-Loss": "SCRUB/NeurIPS'23 loss-attack CV accuracy, forget vs held-out; close to Retrain (0.5 = no signal)",
   AUC: "ROC AUC of forget (member) vs held-out samples on logit-scaled confidence; close to Retrain",
@@ -29,6 +29,25 @@ function mount(overrides = {}) {
 const charts = (el) => [...el.querySelectorAll(".mucomp-aud-chart")];
 const legendIds = (chart) => [...chart.querySelectorAll(".mucomp-aud-legend li")].map((li) => li.dataset.id);
 
+const REASON = "not estimable: 0.1 % FPR is below 1/37 = 2.7 %, the smallest non-zero FPR that 37 non-members can show";
+
+/** Every model's held-out ROC as Python sends it for 37 non-members (fpr = k/37). */
+function with37NonMembers(store, tprAt = { "0.001": null, "0.01": null }) {
+  const fpr = Float32Array.from({ length: 38 }, (_, k) => k / 37);
+  const tpr = Float32Array.from(fpr, (f) => Math.min(1, 0.3 + f));
+  const reasons = Object.fromEntries(Object.entries(tprAt).filter(([, v]) => v == null).map(([k]) => [k, REASON]));
+  const models = Object.fromEntries(Object.entries(store.get().models).map(([id, m]) => [id, {
+    ...m, roc: { ...m.roc, heldout: { fpr, tpr, auc: 0.8, tpr_at: tprAt, tpr_at_reason: reasons, min_fpr: 1 / 37 } } }]));
+  store.set({ models });
+}
+
+/** moveTo/lineTo of the ROC curves: everything after the curves set their 2 px line width. */
+function curvePoints(ctx) {
+  const events = ctx.__getEvents();
+  const start = events.findIndex((e) => e.type === "lineWidth" && e.props.value === 2);
+  return events.slice(start).filter((e) => e.type === "lineTo" || e.type === "moveTo");
+}
+
 describe("privacy audit panel", () => {
   it("lists AUC with its interval and TPR at 0.1 % and 1 % FPR for A, B and Retrain", () => {
     const { el } = mount({ modelB: "ft-1" });
@@ -43,6 +62,39 @@ describe("privacy audit panel", () => {
     expect(legendIds(vsRetrain)).toEqual(["original", "ft-1"]);
     expect(vsRetrain.querySelector("li[data-id=ft-1]").textContent).toContain("AUC 0.500 [0.500, 0.600]");
     expect(vsRetrain.querySelector("li[data-id=ft-1]").textContent).toContain("TPR@1 % FPR 1.0 %");
+  });
+
+  it("shows n/a with the reason as hover text where the target FPR is below 1/n", () => {
+    const { el, store } = mount({ modelB: "ft-1" });
+    with37NonMembers(store, { "0.001": null, "0.01": 0.25 });
+    const stats = [...charts(el)[0].querySelectorAll("li[data-id=original] .mucomp-aud-stat")];
+    const at01 = stats.find((s) => s.textContent.startsWith("TPR@0.1 %"));
+    const at1 = stats.find((s) => s.textContent.startsWith("TPR@1 %"));
+    expect(at01.textContent).toBe("TPR@0.1 % FPR n/a");
+    expect(at01.title).toBe(REASON);
+    expect(at1.textContent).toBe("TPR@1 % FPR 25.0 %");
+    expect(at1.hasAttribute("title")).toBe(false);
+  });
+
+  it("greys out FPR below 1/n on log axes and draws no curve there", () => {
+    const { el, store } = mount({ modelB: "ft-1" });
+    const canvas = el.querySelector(".mucomp-aud-canvas");
+    const ctx = canvas.getContext("2d");
+    ctx.__clearEvents();
+    with37NonMembers(store);
+    const shade = ctx.__getEvents().filter((e) => e.type === "fillRect");
+    expect(shade.length).toBe(1);
+    const floorX = shade[0].props.x + shade[0].props.width;
+    expect(shade[0].props.width).toBeGreaterThan(0);
+    const points = curvePoints(ctx);
+    expect(points.length).toBeGreaterThan(3 * 30);
+    expect(Math.min(...points.map((e) => e.props.x))).toBeCloseTo(floorX, 6); // fpr = 0 sits on the floor
+    expect(canvas.getAttribute("aria-label")).toContain("FPR below 2.7 % (1/n) not shown");
+    // linear axes show FPR = 0 as it is: no floor
+    ctx.__clearEvents();
+    el.querySelector("input[type=radio][value=linear]").click();
+    expect(ctx.__getEvents().filter((e) => e.type === "fillRect").length).toBe(0);
+    expect(canvas.getAttribute("aria-label")).not.toContain("not shown");
   });
 
   it("lists a model that is both B and Retrain once", () => {
@@ -81,6 +133,16 @@ describe("privacy audit panel", () => {
     expect(table.querySelector("tr[data-id=original] td[data-col=PS]").classList.contains("mucomp-aud-closer")).toBe(false);
     expect(table.querySelectorAll("td[data-col=MIA].mucomp-aud-closer").length).toBe(0);
     expect(table.querySelector("tr[data-id=ft-1] td[data-col=PS]").title).toContain("95 % interval [0.500, 0.700]");
+  });
+
+  it("shows the MIA-efficacy's range over shadow-sample draws on hover", () => {
+    const { el, store } = mount({ modelB: "ft-1" });
+    const models = { ...store.get().models };
+    models["ft-1"] = { ...models["ft-1"], ci: { ...models["ft-1"].ci, MIA: [0.82, 0.93] } };
+    store.set({ models });
+    const cell = el.querySelector(".mucomp-aud-table tr[data-id=ft-1] td[data-col=MIA]");
+    expect(cell.title).toContain("range over random choices of the shadow samples [0.820, 0.930]");
+    expect(el.querySelector(".mucomp-aud-table tr[data-id=original] td[data-col=MIA]").title).toBe("");
   });
 
   it("says so when data is missing, and follows model changes", () => {

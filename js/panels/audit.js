@@ -1,6 +1,8 @@
 // Privacy Audit: log-log ROC curves of two membership questions, as the privacy community
 // plots them (LiRA / Privacy Meter: both axes 1e-5..1, dashed diagonal, AUC and TPR at low
 // FPR), and a compact table of the MIA families with their direction and the Retrain value.
+// With n non-members no FPR between 0 and 1/n can be observed: the log plot greys out that
+// strip and the TPR at a target FPR below 1/n reads "n/a", with Python's reason on hover.
 
 import { scaleLinear, scaleLog } from "d3-scale";
 import { EMERALD, PURPLE, RETRAIN_GRAY, palette } from "../lib/colors.js";
@@ -23,6 +25,20 @@ let uid = 0;
 function pct(v) {
   return v == null || Number.isNaN(v) ? "–" : `${(100 * v).toFixed(1)} %`;
 }
+
+/** "TPR@0.1 % FPR 2.0 %", or "n/a" with the reason as hover text when Python sent null. */
+function tprStat(roc, key, label) {
+  const v = roc.tpr_at?.[key];
+  const reason = roc.tpr_at_reason?.[key];
+  return h("span", { class: "mucomp-aud-stat", title: v == null && reason ? reason : null },
+    `TPR@${label} FPR ${v == null && reason ? "n/a" : pct(v)}`);
+}
+
+/** Interval cells: what each kind of interval is, for the hover text. */
+const INTERVALS = {
+  AUC: "95 % interval", "U-AUC": "95 % interval", PS: "95 % interval",
+  MIA: "range over random choices of the shadow samples",
+};
 
 /**
  * Models to show: A, B and Retrain, each once.
@@ -122,9 +138,21 @@ function createRocChart(spec, store, isLog) {
     const log = isLog();
     const pal = palette(store.get().theme);
     const sc = xyScales(log, width);
-    const at = (v, s) => s(log ? Math.max(FLOOR, v) : v);
+    // the smallest FPR the data can show (1/n non-members); nothing is drawn left of it
+    const minFpr = log ? Math.max(FLOOR, ...series.map((s) => s.roc.min_fpr ?? FLOOR)) : 0;
+    const at = (v, s, lo) => s(log ? Math.max(lo, v) : v);
     ctx.clearRect(0, 0, width, HEIGHT);
     drawAxes(ctx, sc, log, width, pal);
+    if (minFpr > FLOOR) {
+      ctx.fillStyle = pal.grid;
+      ctx.globalAlpha = 0.5;
+      ctx.fillRect(MARGIN.left, MARGIN.top, sc.x(minFpr) - MARGIN.left, HEIGHT - MARGIN.bottom - MARGIN.top);
+      ctx.globalAlpha = 1;
+      ctx.fillStyle = pal.muted;
+      ctx.textAlign = "left";
+      ctx.textBaseline = "top";
+      ctx.fillText(`FPR < 1/n = ${pct(minFpr)}: no data`, MARGIN.left + 4, MARGIN.top + 2);
+    }
     ctx.save();
     ctx.setLineDash([4, 4]);
     ctx.strokeStyle = pal.muted;
@@ -138,23 +166,24 @@ function createRocChart(spec, store, isLog) {
       ctx.lineWidth = 2;
       ctx.setLineDash(dash);
       ctx.beginPath();
-      roc.fpr.forEach((f, i) => ctx[i ? "lineTo" : "moveTo"](at(f, sc.x), at(roc.tpr[i], sc.y)));
+      roc.fpr.forEach((f, i) => ctx[i ? "lineTo" : "moveTo"](at(f, sc.x, minFpr), at(roc.tpr[i], sc.y, FLOOR)));
       ctx.stroke();
     }
     ctx.setLineDash([]);
     canvas.setAttribute("aria-label", `ROC, ${spec.title}, ${log ? "log-log" : "linear"} axes: `
-      + (series.map((s) => `${s.label} AUC ${fmt(s.roc.auc)}`).join("; ") || "no data"));
+      + (series.map((s) => `${s.label} AUC ${fmt(s.roc.auc)}`).join("; ") || "no data")
+      + (minFpr > FLOOR ? `; FPR below ${pct(minFpr)} (1/n) not shown` : ""));
   }
 
   function legendItem(entry, roc, ci) {
     const stats = roc
-      ? [`AUC ${fmt(roc.auc)}${ci ? ` [${fmt(ci[0])}, ${fmt(ci[1])}]` : ""}`,
-        `TPR@0.1 % FPR ${pct(roc.tpr_at?.["0.001"])}`, `TPR@1 % FPR ${pct(roc.tpr_at?.["0.01"])}`]
-      : ["no ROC for this model"];
+      ? [h("span", { class: "mucomp-aud-stat" }, `AUC ${fmt(roc.auc)}${ci ? ` [${fmt(ci[0])}, ${fmt(ci[1])}]` : ""}`),
+        tprStat(roc, "0.001", "0.1 %"), tprStat(roc, "0.01", "1 %")]
+      : [h("span", { class: "mucomp-aud-stat" }, "no ROC for this model")];
     return h("li", { "data-id": entry.id },
       swatch(entry),
       h("span", { class: "mucomp-aud-label" }, entry.label),
-      ...stats.map((t) => h("span", { class: "mucomp-aud-stat" }, t)));
+      ...stats);
   }
 
   return {
@@ -196,7 +225,6 @@ function closerId(entries, runs, col) {
 
 function miaTable(entries, state) {
   const { runs = [], meta = {}, models = {} } = state;
-  const ciKey = { AUC: "AUC", "U-AUC": "U-AUC", PS: "PS" };
   const head = h("tr", {}, h("th", { scope: "col" }, "Model"), ...MIA_COLUMNS.map((col) => {
     const desc = meta.columns?.[col] ?? "";
     return h("th", { scope: "col", title: desc, "data-col": col },
@@ -208,10 +236,10 @@ function miaTable(entries, state) {
     return h("tr", { "data-id": e.id },
       h("th", { scope: "row" }, swatch(e), e.label),
       ...MIA_COLUMNS.map((col) => {
-        const ci = ciKey[col] && models[e.id]?.ci?.[ciKey[col]];
+        const ci = INTERVALS[col] && models[e.id]?.ci?.[col];
         const best = closer[col] === e.id;
         return h("td", { class: best ? "mucomp-aud-closer" : "", "data-col": col,
-          title: [ci ? `95 % interval [${fmt(ci[0])}, ${fmt(ci[1])}]` : "", best ? "closer to Retrain" : ""]
+          title: [ci ? `${INTERVALS[col]} [${fmt(ci[0])}, ${fmt(ci[1])}]` : "", best ? "closer to Retrain" : ""]
             .filter(Boolean).join(" · ") || null }, fmt(row[col]));
       }));
   });

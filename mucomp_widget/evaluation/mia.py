@@ -118,6 +118,62 @@ def logit_confidence(logits, labels) -> np.ndarray:
     return z[rows, y] - logsumexp(others, axis=1)
 
 
+SVC_PROTOCOLS = ("salun", "subsample")
+
+
+def _svc_fit_predict(p_in: np.ndarray, p_out: np.ndarray, p_t: np.ndarray) -> float:
+    """SalUn's ``SVC_fit_predict`` on the confidence feature: share of targets judged non-member."""
+    x = np.concatenate([p_in, p_out])[:, None]
+    member = np.r_[np.ones(len(p_in)), np.zeros(len(p_out))]
+    clf = SVC(C=3, kernel="rbf", gamma="auto").fit(x, member)
+    return float(1.0 - clf.predict(p_t[:, None]).mean())
+
+
+def svc_mia_efficacy_draws(
+    shadow_in_logits,
+    shadow_in_labels,
+    shadow_out_logits,
+    shadow_out_labels,
+    target_logits,
+    target_labels,
+    *,
+    protocol: str = "salun",
+    draws: int = 10,
+    max_shadow: int = 2000,
+    seed: int = 0,
+) -> np.ndarray:
+    """:func:`svc_mia_efficacy` of the protocol's own shadow samples, then of ``draws`` redraws.
+
+    Entry 0 is the reported value; entries 1.. each draw ``min(k, max_shadow)`` shadow
+    samples at random (seeded) from each side, ``k`` being the protocol's own count (a
+    side with no more samples than that is used whole). Their range shows how much the
+    value owes to which shadow samples were taken, which one number hides. Beyond the cap
+    (SalUn's protocol on CIFAR-10-sized sets, where one SVC fit takes seconds) the redraws
+    are smaller, so their spread is wider than the value's own: conservative, not flattering.
+    """
+    if protocol not in SVC_PROTOCOLS:
+        raise ConfigError(f"protocol must be one of {SVC_PROTOCOLS}, got {protocol!r}.")
+    z_in, y_in = _labeled(shadow_in_logits, shadow_in_labels, "shadow_in")
+    z_out, y_out = _labeled(shadow_out_logits, shadow_out_labels, "shadow_out")
+    z_t, y_t = _labeled(target_logits, target_labels, "target")
+    for name, z in (("shadow_in", z_in), ("shadow_out", z_out), ("target", z_t)):
+        _nonempty(name, len(z))
+    max_shadow = check_positive("max_shadow", max_shadow, integer=True)
+    draws = check_positive("draws", draws, integer=True, allow_zero=True)
+    p_in, p_out = true_class_probability(z_in, y_in), true_class_probability(z_out, y_out)
+    p_t = true_class_probability(z_t, y_t)
+    rng = np.random.default_rng(seed)
+    k = min(len(p_in), len(p_out))
+    capped = min(k, max_shadow)
+
+    def redraw():
+        return _subsample(rng, len(p_in), capped), _subsample(rng, len(p_out), capped)
+
+    own = (np.arange(k), np.arange(k)) if protocol == "salun" else redraw()
+    picks = [own] + [redraw() for _ in range(draws)]
+    return np.array([_svc_fit_predict(p_in[i], p_out[o], p_t) for i, o in picks])
+
+
 def svc_mia_efficacy(
     shadow_in_logits,
     shadow_in_labels,
@@ -126,33 +182,35 @@ def svc_mia_efficacy(
     target_logits,
     target_labels,
     *,
+    protocol: str = "salun",
     max_shadow: int = 2000,
     seed: int = 0,
 ) -> float:
     """MIA-efficacy of SalUn (Fan et al., ICLR 2024) and l1-sparse (Jia et al., NeurIPS 2023).
 
     An RBF SVC (C=3, gamma="auto") learns member (1) vs non-member (0) from the
-    true-class softmax probability, with retain training samples as shadow members and
-    held-out test samples as shadow non-members, the same number from each side (the
-    larger side subsampled, each capped at ``max_shadow``, seeded). Returns the fraction
-    of target (forget) samples predicted NON-member: higher means the forget set looks
-    more unseen. Compare with the Retrain model's value (about 1.0 for class-wise
-    forgetting), not with 1.0. SalUn prints this times 100.
+    true-class softmax probability (float64 here, float32 in SalUn), with retain training
+    samples as shadow members and held-out test samples (of the retained classes, for
+    class-wise forgetting) as shadow non-members. Returns the fraction of target (forget)
+    samples predicted NON-member: higher means the forget set looks more unseen. Compare
+    with the Retrain model's value (about 1.0 for class-wise forgetting), not with 1.0.
+    SalUn prints this times 100.
+
+    ``protocol="salun"`` is SalUn's ``main_forget.py``/``main_random.py``: the first
+    |shadow_out| shadow members in the order given (the retain set's order) against every
+    shadow non-member, no cap and no randomness (where there are fewer members than
+    non-members, which makes SalUn's code fail, the first |shadow_in| non-members are
+    used). It is the default and the results table's protocol: the column is named after
+    SalUn's metric, and a value that needs no seed is the number SalUn's code gives for
+    the same model and data. ``"subsample"`` draws the same number from each side at
+    random (``seed``), capped at ``max_shadow`` per side to bound the SVC's cost on large
+    sets. Either way the value depends on which shadow samples were taken:
+    :func:`svc_mia_efficacy_draws` measures by how much.
     """
-    z_in, y_in = _labeled(shadow_in_logits, shadow_in_labels, "shadow_in")
-    z_out, y_out = _labeled(shadow_out_logits, shadow_out_labels, "shadow_out")
-    z_t, y_t = _labeled(target_logits, target_labels, "target")
-    for name, z in (("shadow_in", z_in), ("shadow_out", z_out), ("target", z_t)):
-        _nonempty(name, len(z))
-    max_shadow = check_positive("max_shadow", max_shadow, integer=True)
-    rng = np.random.default_rng(seed)
-    k = min(len(z_in), len(z_out), max_shadow)
-    i_in, i_out = _subsample(rng, len(z_in), k), _subsample(rng, len(z_out), k)
-    x = np.concatenate([true_class_probability(z_in[i_in], y_in[i_in]),
-                        true_class_probability(z_out[i_out], y_out[i_out])])[:, None]
-    member = np.r_[np.ones(k), np.zeros(k)]
-    clf = SVC(C=3, kernel="rbf", gamma="auto").fit(x, member)
-    return float(1.0 - clf.predict(true_class_probability(z_t, y_t)[:, None]).mean())
+    return float(svc_mia_efficacy_draws(
+        shadow_in_logits, shadow_in_labels, shadow_out_logits, shadow_out_labels,
+        target_logits, target_labels, protocol=protocol, draws=0, max_shadow=max_shadow,
+        seed=seed)[0])
 
 
 def entropy_lr_mia(
@@ -220,14 +278,26 @@ def loss_lr_cv_accuracy(
     return float(cross_val_score(LogisticRegression(), x, member, cv=cv, scoring="accuracy").mean())
 
 
+def _percent(v: float) -> str:
+    return f"{100 * v:.2g} %"
+
+
 def roc(member_scores, nonmember_scores, fprs=(0.001, 0.01)) -> dict:
     """ROC curve of an attack score where higher means member (Carlini et al., S&P 2022).
 
     Used on LiRA's phi both for the member/non-member audit (forget vs held-out) and for
     the U-LiRA-style "unlearned vs Retrain" question (Hayes et al., SaTML 2025); an AUC
     near the Retrain model's own, or near 0.5 for unlearned vs Retrain, means success.
-    The curve keeps every threshold, from (0, 0) to (1, 1). TPR at a target FPR is the
-    largest TPR among curve points with FPR <= target, without interpolation.
+    The curve keeps every threshold, from (0, 0) to (1, 1).
+
+    TPR at a target FPR t is the largest TPR among curve points with FPR <= t, without
+    interpolation: the best threshold that makes at most floor(t n) false positives among
+    the n non-members. LiRA's ``plot.py`` takes FPR strictly below t instead; the two differ
+    only when t n is a whole number, where LiRA's allows one false positive fewer. "<=" is
+    used so that the smallest supported target, t = 1/n (``min_fpr``), admits exactly one
+    false positive. Below it only FPR = 0 is admitted, which says nothing about t (with 37
+    non-members, TPR at 0.1 % and at 1 % FPR would be the same number), so ``tpr_at[t]`` is
+    NaN for every t < 1/n and ``tpr_at_reason[t]`` says why.
     """
     m = _scores(member_scores, "member_scores")
     n = _scores(nonmember_scores, "nonmember_scores")
@@ -236,11 +306,20 @@ def roc(member_scores, nonmember_scores, fprs=(0.001, 0.01)) -> dict:
             raise ConfigError(f"each target FPR must be in (0, 1], got {t!r}.")
     member = np.r_[np.ones(len(m)), np.zeros(len(n))]
     fpr, tpr, _ = roc_curve(member, np.concatenate([m, n]), drop_intermediate=False)
+    min_fpr = 1.0 / len(n)
+    unsupported = [t for t in fprs if t < min_fpr]
     return {
         "fpr": fpr,
         "tpr": tpr,
         "auc": float(auc(fpr, tpr)),
-        "tpr_at": {t: float(tpr[fpr <= t].max()) for t in fprs},
+        "tpr_at": {t: float("nan") if t in unsupported else float(tpr[fpr <= t].max())
+                   for t in fprs},
+        "tpr_at_reason": {
+            t: f"not estimable: {_percent(t)} FPR is below 1/{len(n)} = {_percent(min_fpr)}, "
+               f"the smallest non-zero FPR that {len(n)} non-members can show"
+            for t in unsupported
+        },
+        "min_fpr": min_fpr,
         "n_members": len(m),
         "n_nonmembers": len(n),
     }

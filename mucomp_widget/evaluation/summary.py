@@ -14,7 +14,10 @@ from ..forget import ForgetSplit
 from .accuracy import (
     avg_gap, class_accuracy, confidence_matrix, gaps, prediction_matrix, unlearning_accuracies,
 )
-from .mia import auc_ci, entropy_lr_mia, logit_confidence, loss_lr_cv_accuracy, roc, svc_mia_efficacy
+from .mia import (
+    auc_ci, entropy_lr_mia, logit_confidence, loss_lr_cv_accuracy, roc, svc_mia_efficacy,
+    svc_mia_efficacy_draws,
+)
 from .privacy import privacy_attack, privacy_score, privacy_score_ci
 from .similarity import cka_from_grams
 
@@ -25,13 +28,18 @@ COLUMNS = {
     "TUA": "test accuracy on forgotten classes; close to Retrain",
     "TRA": "test accuracy on retained classes; close to Retrain (high)",
     "PS": "privacy score, 1 - worst threshold-attack score against Retrain; higher is better",
-    "MIA": "SalUn/Sparse SVC MIA-efficacy, share of forget samples judged non-member; close to Retrain",
+    "MIA": ("SalUn/Sparse SVC MIA-efficacy (SalUn's protocol: first |test| retain vs test samples), "
+            "share of forget samples judged non-member; close to Retrain"),
     "MIA-Ent": "Bad-Teacher/SSD entropy MIA, share of forget samples judged member; close to Retrain",
     "MIA-Loss": "SCRUB/NeurIPS'23 loss-attack CV accuracy, forget vs held-out; close to Retrain (0.5 = no signal)",
     "AUC": "ROC AUC of forget (member) vs held-out samples on logit-scaled confidence; close to Retrain",
     "U-AUC": "ROC AUC telling this model from Retrain on the forget samples; 0.5 is best",
     "AvgGap": "mean |gap| to Retrain over UA, RA, TRA, MIA; lower is better",
 }
+
+
+#: Random shadow-sample redraws behind the MIA column's range (one SVC fit each).
+MIA_DRAWS = 10
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,7 @@ class EvalSetup:
     y_test: np.ndarray
     split: ForgetSplit
     num_classes: int
-    shadow_in: np.ndarray  # retain training ids: the members of the MIA shadow sets
+    shadow_in: np.ndarray  # retain training ids in id order (SalUn's MIA takes the first ones)
     shadow_out: np.ndarray  # test ids of retained classes: the non-members
     grid: object = "reference"
     seed: int = 0
@@ -55,7 +63,12 @@ class EvalSetup:
 
 
 def own_metrics(out, s: EvalSetup) -> tuple[dict, dict]:
-    """Metrics that need only this model: accuracies and the MIA families."""
+    """Metrics that need only this model: accuracies and the MIA families.
+
+    MIA uses SalUn's protocol (no seed: it reproduces SalUn's evaluation code on the same
+    model and split); ``details["mia_range"]`` is the range of the value over that
+    protocol's own, arbitrary choice of shadow samples and ``MIA_DRAWS`` random ones.
+    """
     f = s.split.forget_train
     metrics = unlearning_accuracies(out.train_logits, s.y_train, out.test_logits, s.y_test,
                                     s.split, s.num_classes)
@@ -63,7 +76,8 @@ def own_metrics(out, s: EvalSetup) -> tuple[dict, dict]:
     ho, hy = out.test_logits[s.held_out], s.y_test[s.held_out]
     si, sy = out.train_logits[s.shadow_in], s.y_train[s.shadow_in]
     so, soy = out.test_logits[s.shadow_out], s.y_test[s.shadow_out]
-    metrics["MIA"] = svc_mia_efficacy(si, sy, so, soy, fl, fy, seed=s.seed)
+    mia = svc_mia_efficacy_draws(si, sy, so, soy, fl, fy, draws=MIA_DRAWS, seed=s.seed)
+    metrics["MIA"] = mia[0]
     metrics["MIA-Ent"] = entropy_lr_mia(si, so, fl, seed=s.seed)
     details = {
         "class_accuracy": {"train": class_accuracy(out.train_logits, s.y_train, s.num_classes),
@@ -72,6 +86,7 @@ def own_metrics(out, s: EvalSetup) -> tuple[dict, dict]:
                               "test": prediction_matrix(out.test_logits, s.y_test, s.num_classes)},
         "confidence_matrix": {"train": confidence_matrix(out.train_logits, s.y_train, s.num_classes),
                               "test": confidence_matrix(out.test_logits, s.y_test, s.num_classes)},
+        "mia_range": (float(mia.min()), float(mia.max())),
     }
     if len(ho):
         metrics["MIA-Loss"] = loss_lr_cv_accuracy(fl, fy, ho, hy, seed=s.seed)
