@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mucomp_widget.errors import ConfigError
-from mucomp_widget.evaluation.embedding import align, embed, top_probabilities, warm_up
+from mucomp_widget.evaluation.embedding import align, disparity, embed, top_probabilities, warm_up
 
 
 def clustered(n=500, d=64, k=10, seed=0):
@@ -16,16 +16,19 @@ def clustered(n=500, d=64, k=10, seed=0):
     return (centers[labels] + rng.normal(size=(n, d))).astype(np.float32), labels
 
 
+def read_only(*arrays):
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
 @pytest.fixture(scope="session")
 def layout():
-    """Compile umap's kernels once (warm_up), then the layout every test compares with."""
+    """Compile umap's kernels once (warm_up), then the layout every test compares with
+    (read-only, so no test can change what the others see)."""
     warm_up()
     x, labels = clustered()
-    return x, labels, embed(x)
-
-
-def spread(coords):
-    return float(np.sqrt(((coords - coords.mean(axis=0)) ** 2).sum(axis=1).mean()))
+    return read_only(x, labels, embed(x))
 
 
 def test_embed_is_float32_n_by_2_and_deterministic(layout):
@@ -43,14 +46,20 @@ def test_embed_is_deterministic_with_far_apart_clusters(layout):
 
 
 def test_embed_is_identical_in_a_fresh_process(layout, tmp_path):
+    """Same seed, same machine, same thread count: bit-identical, placement included."""
     x, _, coords = layout
+    other = x + np.random.default_rng(6).normal(size=x.shape).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "other.npy", other)
     code = (
         "import numpy as np; from mucomp_widget.evaluation.embedding import embed; "
-        f"np.save({str(tmp_path / 'y.npy')!r}, embed(np.load({str(tmp_path / 'x.npy')!r})))"
+        f"x, o = np.load({str(tmp_path / 'x.npy')!r}), np.load({str(tmp_path / 'other.npy')!r}); "
+        f"c = embed(x); np.save({str(tmp_path / 'y.npy')!r}, np.stack([c, embed(o, reference=(x, c))]))"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), coords)
+    fresh = np.load(tmp_path / "y.npy")
+    np.testing.assert_array_equal(fresh[0], coords)
+    np.testing.assert_array_equal(fresh[1], embed(other, reference=(x, coords)))
 
 
 def test_clusters_stay_together_in_2d(layout):
@@ -79,28 +88,90 @@ def test_align_to_a_point_cloud_of_zeros_collapses_to_its_centre():
     np.testing.assert_allclose(align(np.zeros((2, 2)), reference), [[2.0, 3.0], [2.0, 3.0]])
 
 
-def test_reference_keeps_samples_in_place(layout):
-    x, _, coords = layout
-    perturbed = x + 0.2 * np.random.default_rng(2).normal(size=x.shape).astype(np.float32)
-    with_ref = embed(perturbed, reference=coords)
-    independent = align(embed(perturbed), coords)
-    moved = np.linalg.norm(with_ref - coords, axis=1).mean() / spread(coords)
-    moved_independently = np.linalg.norm(independent - coords, axis=1).mean() / spread(coords)
-    assert with_ref.dtype == np.float32 and with_ref.shape == coords.shape
-    assert moved < 0.3
-    assert moved < moved_independently / 2
+@pytest.mark.parametrize("dims", [2, 10, 50])
+@pytest.mark.parametrize("how", ["thrown far", "collapsed"])
+def test_trimmed_align_is_not_dragged_by_rows_that_moved(dims, how):
+    """A similarity transform, then 40 % of the rows moved: thrown 15 spreads away or
+    collapsed onto one point. Fitted on the best half, the others land exactly on their
+    reference; fitted on all rows, they do not."""
+    rng = np.random.default_rng(dims)
+    reference = rng.normal(size=(300, dims))
+    rot = np.linalg.qr(rng.normal(size=(dims, dims)))[0]
+    coords = (reference - 1.0) @ rot.T / 3.0
+    moved = np.arange(300) < 120
+    if how == "thrown far":
+        coords[moved] += rng.normal(scale=15 / 3, size=(120, dims))
+    else:
+        coords[moved] = coords.mean(axis=0)
+    trimmed = align(coords, reference, trim=0.5)
+    np.testing.assert_allclose(trimmed[~moved], reference[~moved], atol=1e-8)
+    assert np.linalg.norm(align(coords, reference)[~moved] - reference[~moved], axis=1).mean() > 0.01
 
 
-def test_reference_still_shows_what_changed(layout):
-    """A class whose features merged into another's moves onto it, away from its old place."""
-    x, labels, coords = layout
+@pytest.mark.parametrize("trim", [0.0, 1.5, True, "half"])
+def test_align_rejects_a_trim_outside_0_1(trim):
+    with pytest.raises(ConfigError, match="trim"):
+        align(np.zeros((5, 2)), np.zeros((5, 2)), trim=trim)
+
+
+def test_disparity_by_hand():
+    reference = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])  # spread sqrt(2)
+    coords = reference + np.array([[3.0, 4.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    assert disparity(reference, reference) == 0.0
+    assert disparity(coords, reference) == pytest.approx(5.0 / 4 / np.sqrt(2))
+    assert disparity(coords, reference, np.array([False, True, True, True])) == 0.0
+    assert disparity(np.zeros((3, 2)), np.zeros((3, 2))) == 0.0
+    assert disparity(np.eye(2), np.zeros((2, 2))) == np.inf
+    with pytest.raises(ConfigError, match="rows"):
+        disparity(coords, reference, np.zeros(4, dtype=bool))
+
+
+def test_placement_by_hand():
+    """With two neighbours at membership 1 each, a copy of the reference puts every sample
+    halfway between its own place and its nearest other sample's place."""
+    rng = np.random.default_rng(8)
+    features, coords = rng.normal(size=(40, 6)), rng.normal(size=(40, 2))
+    d = np.linalg.norm(features[:, None] - features[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    expected = (coords + coords[d.argmin(axis=1)]) / 2
+    np.testing.assert_allclose(embed(features, reference=(features, coords), n_neighbors=2), expected,
+                               atol=1e-5)
+
+
+def rotated(x, seed):
+    """The same features in another basis, scaled and shifted: the same model for UMAP."""
+    rng = np.random.default_rng(seed)
+    rot = np.linalg.qr(rng.normal(size=(x.shape[1], x.shape[1])))[0]
+    return (2.5 * x @ rot + rng.normal(size=x.shape[1])).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_copy_of_the_reference_gets_its_layout(seed):
+    """The same features, or the same features in another basis, land where the reference
+    has its samples: mean displacement under 10 % of the spread (measured 2-3 %)."""
+    x, _ = clustered(seed=seed)
+    coords = embed(x, seed=seed)
+    for copy in (x, rotated(x, seed)):
+        placed = embed(copy, reference=(x, coords), seed=seed)
+        assert placed.dtype == np.float32 and placed.shape == coords.shape
+        assert disparity(placed, coords) < 0.1
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_group_that_became_another_lands_with_it(seed):
+    """Class 0's features became class 1's (plus noise, in another basis): class 0 lands
+    on class 1, far from its old place (measured 0.01-0.03 of it), and the classes that did
+    not change stay in place (measured 2-3 % of the spread)."""
+    x, labels = clustered(seed=seed)
+    coords = embed(x, seed=seed)
     changed = x.copy()
-    rng = np.random.default_rng(4)
-    changed[labels == 0] = x[labels == 1] + rng.normal(size=x[labels == 1].shape).astype(np.float32)
-    after = embed(changed, reference=coords)
+    noise = np.random.default_rng(100 + seed).normal(size=x[labels == 1].shape)
+    changed[labels == 0] = x[labels == 1] + noise.astype(np.float32)
+    after = embed(rotated(changed, seed), reference=(x, coords), seed=seed)
     gone = np.linalg.norm(after[labels == 0] - after[labels == 1].mean(axis=0), axis=1).mean()
     stayed = np.linalg.norm(after[labels == 0] - coords[labels == 0].mean(axis=0), axis=1).mean()
     assert gone < 0.3 * stayed
+    assert disparity(after, coords, labels != 0) < 0.1
 
 
 def test_top_probabilities_by_hand():
@@ -123,15 +194,18 @@ def test_top_probabilities_rejects_bad_arguments(kwargs):
 
 def test_one_sample_sits_at_the_origin_or_on_its_reference():
     np.testing.assert_array_equal(embed(np.ones((1, 8))), np.zeros((1, 2), np.float32))
-    np.testing.assert_allclose(embed(np.ones((1, 8)), reference=[[5.0, -2.0]]), [[5.0, -2.0]])
+    np.testing.assert_allclose(embed(np.ones((1, 8)), reference=(np.zeros((1, 8)), [[5.0, -2.0]])),
+                               [[5.0, -2.0]])
 
 
 def test_identical_features_put_every_sample_on_one_point():
     """A collapsed model (same features for every sample) must not give NaN."""
     np.testing.assert_array_equal(embed(np.ones((30, 64))), np.zeros((30, 2), np.float32))
-    reference = np.random.default_rng(5).normal(size=(30, 2))
-    np.testing.assert_allclose(embed(np.ones((30, 64)), reference=reference),
-                               np.tile(reference.mean(axis=0), (30, 1)), rtol=1e-6)
+    rng = np.random.default_rng(5)
+    reference = (rng.normal(size=(30, 64)), rng.normal(size=(30, 2)))
+    placed = embed(np.ones((30, 64)), reference=reference)
+    assert np.isfinite(placed).all() and (placed == placed[0]).all()
+    assert (placed[0] >= reference[1].min(axis=0)).all() and (placed[0] <= reference[1].max(axis=0)).all()
 
 
 def test_few_samples_fall_back_to_principal_components():
@@ -152,8 +226,11 @@ def test_few_samples_fall_back_to_principal_components():
         (np.zeros(10), None, r"\(10,\)"),
         (np.zeros((0, 4)), None, r"\(0, 4\)"),
         (np.full((12, 4), np.nan), None, "finite"),
-        (np.zeros((12, 4)), np.zeros((12, 3)), r"\(12, 2\).*\(12, 3\)"),
-        (np.zeros((12, 4)), np.zeros((11, 2)), r"\(12, 2\).*\(11, 2\)"),
+        (np.zeros((12, 4)), np.zeros((12, 2)), r"\(features, coords\) pair.*ndarray"),
+        (np.zeros((12, 4)), (np.zeros((12, 4)), np.zeros((12, 3))), r"\(12, 2\).*\(12, 3\)"),
+        (np.zeros((12, 4)), (np.zeros((12, 4)), np.zeros((11, 2))), r"\(12, 2\).*\(11, 2\)"),
+        (np.zeros((12, 4)), (np.zeros((12, 5)), np.zeros((12, 2))), r"\(12, 4\).*\(12, 5\)"),
+        (np.zeros((12, 4)), (np.full((12, 4), np.inf), np.zeros((12, 2))), "reference features.*finite"),
     ],
 )
 def test_bad_shapes_are_config_errors(features, reference, message):

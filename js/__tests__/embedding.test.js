@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { quadtree } from "d3-quadtree";
-import { coordBounds, fitView, forgetTargets, highlightMatches, hitTest, mountEmbedding } from "../panels/embedding.js";
+import {
+  alignmentNote, coordBounds, fitView, forgetTargets, highlightMatches, hitTest, mountEmbedding, POOR_ALIGNMENT,
+} from "../panels/embedding.js";
 import { makeCtx, makeStore } from "./helpers.js";
 
 // jsdom lays nothing out: give the panel a fixed geometry. Plots are 400×400 at (0, 20) and
@@ -300,5 +302,51 @@ describe("embedding panel", () => {
     pointer(a, "pointermove", clientPos(store, 0, 13));
     expect(store.get().hovered).toBeNull();
     expect(a.__on ?? []).toEqual([]); // d3-zoom listeners gone
+  });
+});
+
+describe("embedding: how well each layout matches the Original's", () => {
+  const notes = (el) => [...el.querySelectorAll(".mucomp-emb-align")];
+  const withDisparity = (store, id, disparity) => {
+    const { models } = store.get();
+    store.set({ models: { ...models, [id]: { ...models[id], disparity } } });
+  };
+
+  it("words the disparity, and warns above the documented threshold", () => {
+    expect(POOR_ALIGNMENT).toBe(0.25);
+    expect(alignmentNote(undefined, false)).toBeNull();
+    expect(alignmentNote(null, false)).toBeNull();
+    expect(alignmentNote(Number.NaN, false)).toBeNull();
+    expect(alignmentNote(null, true)).toMatchObject({ text: "reference map", poor: false });
+    expect(alignmentNote(0.04, false)).toMatchObject({ text: "retained shift 4 %", poor: false });
+    expect(alignmentNote(0.25, false).poor).toBe(false);
+    const poor = alignmentNote(0.31, false);
+    expect(poor).toMatchObject({ text: "⚠ poor alignment: retained shift 31 %", poor: true });
+    expect(poor.title).toMatch(/31 % of the layout's spread.*Above 25 %/);
+  });
+
+  it("shows the note next to each plot's title, and the warning when alignment is poor", () => {
+    const { el, store, cleanup } = mount();
+    store.set({ modelB: "ft-1" });
+    withDisparity(store, "ft-1", 0.04);
+    const [a, b] = notes(el);
+    expect(a.closest(".mucomp-emb-head").querySelector(".mucomp-emb-title").textContent)
+      .toBe("Model A (Original, original)");
+    expect([a.hidden, a.textContent]).toEqual([false, "reference map"]);
+    expect([b.hidden, b.textContent, b.classList.contains("mucomp-emb-poor")]).toEqual([false, "retained shift 4 %", false]);
+    expect(el.querySelectorAll(".mucomp-emb-title")[1].textContent).toBe("Model B (Unlearned, ft-1)");
+    withDisparity(store, "ft-1", 0.4);
+    expect(b.textContent).toBe("⚠ poor alignment: retained shift 40 %");
+    expect(b.classList.contains("mucomp-emb-poor")).toBe(true);
+    expect(b.getAttribute("title")).toMatch(/read differences between them with care/);
+    withDisparity(store, "ft-1", null); // a layout made before disparities were measured
+    expect(b.hidden).toBe(true);
+    cleanup();
+  });
+
+  it("says nothing while a layout is being computed", () => {
+    const { el, cleanup } = mount({ withCoords: false });
+    expect(notes(el).map((n) => n.hidden)).toEqual([true, true]);
+    cleanup();
   });
 });

@@ -49,11 +49,16 @@
 
 /**
  * @typedef {{threshold: Float32Array, fpr: Float32Array, fnr: Float32Array, attack_score: Float32Array}} Curve
- * @typedef {{fpr: Float32Array, tpr: Float32Array, auc: number, tpr_at: Object<string, number>}} Roc
+ * @typedef {{fpr: Float32Array, tpr: Float32Array, auc: number, tpr_at: Object<string, number|null>,
+ *   tpr_at_reason: Object<string, string>, min_fpr: number}} Roc   tpr_at null (with its reason)
+ *   where the target FPR is below min_fpr = 1/n non-members
  *
  * @typedef {Object} ModelData                (trait `_models`: run id -> ModelData)
  * @property {Float32Array} [coords]          (n, 2) layout of the probe points; absent until
  *                                            Python has computed it (show "computing layout")
+ * @property {number|null} [disparity]        with coords: retained points' mean distance from
+ *                                            their places in the Original's layout, share of
+ *                                            its spread (0 for the Original; null: unmeasured)
  * @property {Uint8Array|Uint16Array} pred    predicted class of each probe point (n)
  * @property {Uint8Array|Uint16Array} top_classes  (n, 3) most likely classes, best first
  * @property {Uint8Array} top_probs           (n, 3) their softmax(z/2) probabilities x 255
@@ -64,7 +69,8 @@
  *                                            (ref "original"/"retrain"); NaN = unavailable
  * @property {Object<string, number>} gaps    |metric - Retrain's| per metric
  * @property {Object<string, number[]>|null} trace  epoch -> UA, RA, TUA, TRA, PS, MIA, AvgGap
- * @property {{PS: number[]|null, AUC: number[]|null, "U-AUC": number[]|null}} ci  95 % intervals
+ * @property {{PS: number[]|null, AUC: number[]|null, "U-AUC": number[]|null, MIA: number[]|null}} ci
+ *                                            95 % intervals; MIA: range over shadow-sample draws
  * @property {{heldout?: Roc, retrain?: Roc}} roc   forget vs held-out; this model vs Retrain
  * @property {{entropy: {q: Uint16Array, lo: number, step: number}, confidence: {q: Uint16Array, lo: number, step: number}}} [attack]
  *                                            per forget sample (probe.forget_ids order),

@@ -23,6 +23,36 @@ const ALPHA = { retain: 0.6, forget: 0.85, faded: 0.05, dim: 0.5 };
 const CROSS_STROKE = "rgba(0, 0, 0, 0.55)";
 const TAU = 2 * Math.PI;
 
+/**
+ * Disparity (retained samples' mean shift from their places in the Original's layout, as a
+ * share of its spread) above which the panel warns: beyond a quarter of the spread the
+ * two layouts disagree on samples unlearning should not touch, so differences between
+ * them are hard to read. The built-in methods on digits measure 0.03–0.06.
+ */
+export const POOR_ALIGNMENT = 0.25;
+
+/**
+ * The note next to a plot's title about how well its layout matches the Original's.
+ * @param {number|null|undefined} disparity  from the model's payload (null: not measured)
+ * @param {boolean} isOriginal
+ * @returns {{text: string, title: string, poor: boolean}|null}  null when there is nothing to say
+ */
+export function alignmentNote(disparity, isOriginal) {
+  if (isOriginal) {
+    return { text: "reference map", title: "Every other model's samples are placed in this model's layout.", poor: false };
+  }
+  if (disparity == null || !Number.isFinite(disparity)) return null;
+  const pct = `${Math.round(100 * disparity)} %`;
+  const poor = disparity > POOR_ALIGNMENT;
+  return {
+    text: poor ? `⚠ poor alignment: retained shift ${pct}` : `retained shift ${pct}`,
+    title: `Retained samples sit on average ${pct} of the layout's spread away from their places in the `
+      + `Original's layout.${poor ? ` Above ${Math.round(100 * POOR_ALIGNMENT)} % the layouts disagree on `
+      + "samples unlearning should not touch: read differences between them with care." : ""}`,
+    poor,
+  };
+}
+
 /** Per-point status in one plot. */
 const HIDDEN = 0, FADED = 1, ACTIVE = 2;
 
@@ -223,10 +253,12 @@ export function mountEmbedding(el, ctx) {
     const cv = hiDpiCanvas("mucomp-emb-canvas");
     cv.canvas.setAttribute("role", "img");
     const title = h("div", { class: `mucomp-emb-title mucomp-emb-side-${side.toLowerCase()}` });
+    const note = h("span", { class: "mucomp-emb-align", role: "status", hidden: true });
     const msg = h("div", { class: "mucomp-emb-msg", hidden: true });
     const wrap = h("div", { class: "mucomp-emb-canvaswrap" }, cv.canvas, msg);
+    const head = h("div", { class: "mucomp-emb-head" }, title, note);
     const plot = {
-      side, cv, title, msg, wrap, el: h("div", { class: "mucomp-emb-plot" }, title, wrap),
+      side, cv, title, note, msg, wrap, el: h("div", { class: "mucomp-emb-plot" }, head, wrap),
       id: null, model: null, coords: null, tree: null, status: new Uint8Array(0), groups: [], rings: [],
       w: FALLBACK_SIZE, h: FALLBACK_SIZE, sized: false, offX: 0, offY: 0, t: zoomIdentity, fit: fitView(null, 1, 1),
     };
@@ -253,6 +285,8 @@ export function mountEmbedding(el, ctx) {
     const v = viewOf(plot);
     return [v.k * plot.coords[2 * i] + v.x, v.k * plot.coords[2 * i + 1] + v.y];
   }
+
+  const isOriginal = (id) => store.get().runs.find((r) => r.id === id)?.type === "Original";
 
   function runLabel(side, id) {
     const type = store.get().runs.find((r) => r.id === id)?.type ?? "?";
@@ -281,6 +315,11 @@ export function mountEmbedding(el, ctx) {
       plot.tree = plot.coords ? treeOf(plot.coords) : null;
       const label = plot.id ? runLabel(plot.side, plot.id) : `Model ${plot.side}`;
       plot.title.textContent = label;
+      const note = plot.coords ? alignmentNote(plot.model.disparity, isOriginal(plot.id)) : null;
+      plot.note.hidden = !note;
+      plot.note.textContent = note?.text ?? "";
+      plot.note.title = note?.title ?? "";
+      plot.note.classList.toggle("mucomp-emb-poor", !!note?.poor);
       plot.cv.canvas.setAttribute("aria-label", `${label}: ${n} samples, ${nForget} forget samples`);
       const message = !plot.id ? "No model selected" : !plot.model ? `No data for ${plot.id}`
         : !plot.coords ? "Computing layout…" : "";
