@@ -42,8 +42,11 @@ def _roc(roc: dict) -> dict:
         keep = np.unique(np.concatenate([[0, len(fpr) - 1], np.linspace(0, len(fpr) - 1, ROC_POINTS).astype(int),
                                          np.flatnonzero(fpr <= 0.01)[-ROC_POINTS // 4:]]))
         fpr, tpr = fpr[keep], tpr[keep]
+    # JSON has no NaN: a TPR the data cannot support travels as null with its reason
     return {"fpr": fpr.astype(np.float32), "tpr": tpr.astype(np.float32), "auc": float(roc["auc"]),
-            "tpr_at": {str(k): float(v) for k, v in roc["tpr_at"].items()}}
+            "tpr_at": {str(k): None if math.isnan(v) else float(v) for k, v in roc["tpr_at"].items()},
+            "tpr_at_reason": {str(k): v for k, v in roc["tpr_at_reason"].items()},
+            "min_fpr": float(roc["min_fpr"])}
 
 
 def _ci(ci):
@@ -61,8 +64,11 @@ def meta(study) -> dict:
     for name in methods.available():
         spec = methods.get_method(name)
         defaults = {**COMMON_DEFAULTS, **spec.defaults, **ds.method_defaults.get(name, {})}
-        method_list.append({"name": name, "label": spec.label,
-                            "defaults": {k: v for k, v in defaults.items() if isinstance(v, (int, float, bool))}})
+        method_list.append({
+            "name": name, "label": spec.label,
+            "defaults": {k: v for k, v in defaults.items() if isinstance(v, (int, float, bool, str))},
+            "constraints": {k: c.describe() for k, c in spec.constraints.items()},
+        })
     return {
         "dataset": ds.name, "class_names": list(ds.class_names), "num_classes": ds.num_classes,
         "forget_classes": list(study.split.forget_classes), "classwise": study.split.classwise,
@@ -131,7 +137,8 @@ def model(study, run_id: str) -> dict:
         },
         "gaps": d.get("gaps", {}),
         "trace": run.trace or None,
-        "ci": {"PS": _ci(d.get("ps_ci")), "AUC": _ci(d.get("auc_ci")), "U-AUC": _ci(d.get("u_auc_ci"))},
+        "ci": {"PS": _ci(d.get("ps_ci")), "AUC": _ci(d.get("auc_ci")), "U-AUC": _ci(d.get("u_auc_ci")),
+               "MIA": _ci(d.get("mia_range"))},
         "roc": {},
     }
     if "roc_forget_vs_heldout" in d:
@@ -150,8 +157,10 @@ def model(study, run_id: str) -> dict:
         p["worst"] = {k_: (float(v) if isinstance(v, (float, np.floating)) else v)
                       for k_, v in priv["worst"].items()}
     emb = study._embeddings.get(run_id)
-    if emb is not None:
+    if emb is not None and not math.isnan(emb.disparity):  # NaN: an older version's layout, made again
         p["coords"] = emb.coords.astype(np.float32)
+        # Retained samples' mean shift from their Original places, share of its spread.
+        p["disparity"] = float(emb.disparity) if math.isfinite(emb.disparity) else None
     return p
 
 

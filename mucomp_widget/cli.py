@@ -11,6 +11,7 @@ import ast
 import json
 import math
 import sys
+import tempfile
 from pathlib import Path
 
 from .errors import ConfigError, MucompError
@@ -106,14 +107,43 @@ def _clean(obj):
     return obj
 
 
+def _writable_folder(path: Path, flag: str) -> None:
+    """Create ``path`` if needed and prove a file can be written in it, before any work."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path} is a file; give a folder (it is created if missing).")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path} is not a writable folder ({exc.strerror or exc}); "
+                          "give another one.") from None
+
+
+def _check_places(args) -> None:
+    out = Path(args.out)
+    _writable_folder(out, "--out")
+    if (out / "study").exists() and not (out / "study").is_dir():
+        raise ConfigError(f"--out {out} holds a file named study where the saved study goes; "
+                          "move it or give another --out.")
+    for name in ("results.csv", "results.json"):
+        if (out / name).is_dir():
+            raise ConfigError(f"--out {out} holds a folder named {name} where that file goes; "
+                              "move it or give another --out.")
+    if args.workdir:
+        _writable_folder(Path(args.workdir), "--workdir")
+
+
 def _run(args) -> int:
     from . import methods as registry
+    from .store import atomic_write
     from .study import Study
 
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
     for name in names:
         registry.get_method(name)  # fail fast on a typo, before any training
     overrides = _parse_hp(args.hp, names)
+    _check_places(args)
     study = Study(_dataset(args), _forget(args), args.model, seed=args.seed, device=args.device,
                   workdir=args.workdir, progress=not args.no_progress)
     if args.original:
@@ -126,7 +156,7 @@ def _run(args) -> int:
     out = Path(args.out)
     study.save(out / "study")
     df = study.results
-    df.to_csv(out / "results.csv", index=False)
+    atomic_write(out / "results.csv", df.to_csv(index=False).encode())
     payload = _clean({
         "dataset": study.dataset.name, "forget": study.forget.to_dict(),
         "architecture": study.arch.name, "seed": study.seed, "device": str(study.device),
@@ -134,12 +164,13 @@ def _run(args) -> int:
         "results": df.astype(object).where(df.notna(), None).to_dict(orient="records"),
     })
     text = json.dumps(payload, indent=1)
-    (out / "results.json").write_text(text)
+    atomic_write(out / "results.json", text.encode())
     if args.json:
         print(text)
     else:
         shown = [c for c in df.columns if c not in ("base", "seed", "MIA-Ent", "MIA-Loss", "AUC", "U-AUC")]
-        print(df[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
+        table = df[shown].fillna({"method": "-"})
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
         print(f"\nAll columns in {out}/results.csv and results.json; the study in {out}/study, "
               f"for mucomp_widget.Study.load('{out / 'study'}').")
     return 0
@@ -162,6 +193,9 @@ def main(argv=None) -> int:
     except MucompError as exc:
         print(f"mucomp: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a disk that fills up or goes away while results are written
+        print(f"mucomp: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("mucomp: interrupted", file=sys.stderr)
         return 130

@@ -76,6 +76,12 @@ _PAGE = """<!doctype html>
 """
 
 
+# JSON escapes for what could end the <script> element or start a comment in it; JSON
+# does not care, the HTML parser would ("<!--<script" hides the closing tag).
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def write_html(widget, path: Path, title: str | None = None) -> Path:
     """Write ``widget``'s page to ``path`` (atomically) and return the path."""
     state = {k: v for k, v in widget.get_state().items() if k not in ("_esm", "_css", "_anywidget_id")}
@@ -93,7 +99,7 @@ def write_page(state: dict, path: Path, title: str) -> Path:
     page = _PAGE.format(
         title=html.escape(title),
         css=(STATIC / "widget.css").read_text(),
-        state=data.replace("</", "<\\/"),
+        state=data.translate(_SCRIPT_SAFE),
         esm=base64.b64encode((STATIC / "widget.js").read_bytes()).decode(),
         shim=_SHIM,
     )

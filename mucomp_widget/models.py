@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -234,19 +235,22 @@ def read_state_dict(source) -> dict[str, torch.Tensor]:
     if isinstance(source, dict):
         sd, where = source, "the given dict"
     else:
+        if not isinstance(source, (str, os.PathLike)):
+            raise CheckpointError(f"a checkpoint must be a file path, a state dict or a module, "
+                                  f"got {type(source).__name__}.")
         path = Path(source).expanduser()
         where = str(path)
-        if not path.is_file():
-            raise CheckpointError(f"checkpoint {where} does not exist.")
+        if "\0" in where or not path.is_file():
+            raise CheckpointError(f"checkpoint {where!r} does not exist or is not a file.")
         if path.suffix == ".safetensors":
+            from safetensors import SafetensorError
+            from safetensors.torch import load_file
+
             try:
-                from safetensors.torch import load_file
-            except ImportError:
-                raise CheckpointError(
-                    f"{where} is a safetensors file; install safetensors (pip install "
-                    "safetensors) to read it."
-                ) from None
-            sd = load_file(str(path))
+                sd = load_file(str(path))
+            except (SafetensorError, OSError, ValueError) as exc:
+                raise CheckpointError(f"{where} is not a readable safetensors file ({exc}); save "
+                                      "one with safetensors.torch.save_file(model.state_dict(), path).") from None
         else:
             try:
                 sd = torch.load(str(path), map_location="cpu", weights_only=True)

@@ -2,12 +2,19 @@
 
 Weights are written with ``torch.save(state_dict)`` and read back with
 ``torch.load(weights_only=True)``; nothing is ever unpickled as an arbitrary object.
+A saved study's data files are named by the SHA-256 of their content (never by a run
+name) and listed in ``study.json``, which is replaced last: a save that fails part-way
+leaves the previous save readable, and a damaged or swapped file is detected on load.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -16,7 +23,11 @@ import torch
 from .errors import StudyError
 
 __all__ = ["default_workdir", "atomic_write", "ModelCache", "write_json", "read_json",
-           "save_weights", "load_weights"]
+           "save_weights", "load_weights", "weights_to_bytes", "weights_from_bytes",
+           "write_blob", "read_blob", "prune_blobs", "expect", "check_record",
+           "SAVED_STUDY_FIELDS"]
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def default_workdir() -> Path:
@@ -65,16 +76,114 @@ def read_json(path: Path):
         raise StudyError(f"{path} is not valid JSON ({exc}).") from None
 
 
-def save_weights(path: Path, state_dict: dict) -> None:
-    import io
-
+def weights_to_bytes(state_dict: dict) -> bytes:
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, buf)
-    atomic_write(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def weights_from_bytes(data: bytes) -> dict:
+    """A state dict (``str`` -> tensor) from ``torch.save`` bytes; ValueError if it is not one."""
+    sd = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    if not isinstance(sd, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()
+    ):
+        raise ValueError("it is not a mapping of parameter names to tensors")
+    return sd
+
+
+def save_weights(path: Path, state_dict: dict) -> None:
+    atomic_write(path, weights_to_bytes(state_dict))
 
 
 def load_weights(path: Path) -> dict:
-    return torch.load(str(path), map_location="cpu", weights_only=True)
+    return weights_from_bytes(Path(path).read_bytes())
+
+
+# ---------------------------------------------------------------- saved-study files
+
+
+def write_blob(folder: Path, data: bytes, ext: str) -> str:
+    """Write ``data`` as ``folder/<sha256>.<ext>`` and return the digest."""
+    if folder.is_symlink():
+        raise StudyError(f"{folder} is a symbolic link; a study folder's files must live inside it. "
+                         "Remove the link or save to another folder.")
+    digest = hashlib.sha256(data).hexdigest()
+    atomic_write(folder / f"{digest}.{ext}", data)
+    return digest
+
+
+def read_blob(folder: Path, digest, ext: str, study_json: Path, field: str) -> bytes:
+    """The bytes of ``folder/<digest>.<ext>``, checked against the digest."""
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        raise StudyError(f"{study_json}: {field} must be a SHA-256 hex digest, got {digest!r}.")
+    path = folder / f"{digest}.{ext}"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StudyError(f"{path} ({field} in {study_json}) cannot be read: {exc.strerror or exc}. "
+                         "Restore the study folder from a copy.") from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise StudyError(f"{path} ({field} in {study_json}) is damaged: its content does not match "
+                         "the hash recorded when it was saved. Restore the study folder from a copy.")
+    return data
+
+
+def prune_blobs(folder: Path, keep: set[str]) -> None:
+    """Delete data files of earlier saves that ``study.json`` no longer lists."""
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for path in folder.iterdir():
+        if _DIGEST.fullmatch(path.stem) and path.stem not in keep and not path.is_dir():
+            path.unlink(missing_ok=True)
+
+
+def expect(obj, key, kinds: tuple, study_json: Path, prefix: str = ""):
+    """``obj[key]`` if present and one of ``kinds`` (``"number"``: int or float, never
+    bool; ``None``: null), else a StudyError naming the file and the field."""
+    name = f"{prefix}{key}" if isinstance(key, str) else f"{prefix}[{key}]"
+    try:
+        value = obj[key]
+    except (KeyError, IndexError, TypeError):
+        raise StudyError(f"{study_json}: {name} is missing. The file was edited or damaged; "
+                         "restore it from a copy or save the study again.") from None
+    for kind in kinds:
+        if kind is None and value is None:
+            return value
+        if kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        if isinstance(kind, type) and isinstance(value, kind) and not isinstance(value, bool):
+            return value
+    names = " or ".join("null" if k is None else k if isinstance(k, str) else k.__name__ for k in kinds)
+    raise StudyError(f"{study_json}: {name} must be {names}, got {value!r}. The file was edited "
+                     "or damaged; restore it from a copy or save the study again.")
+
+
+# What study.json holds (besides format, files and the run records' own fields).
+SAVED_STUDY_FIELDS = {
+    "dataset": (dict,), "forget": (dict,), "model": (str, None), "architecture": (str,),
+    "feature_layer": (str, None), "seed": (int,), "recipe": (dict,), "probe_size": (int,),
+    "cka_size": (int,), "trace_size": (int,), "grid": (str, list), "counters": (dict,),
+    "runs": (list,),
+}
+SAVED_RUN_FIELDS = {
+    "id": (str,), "type": (str,), "method": (str, None), "base": (str, None),
+    "hyperparameters": (dict,), "seed": (int, None), "rte": ("number", None),
+    "wall_time": ("number", None), "losses": (list,), "metrics": (dict,), "source": (str, None),
+    "created_at": (str,), "trace": (dict,), "best_epoch": (int, None),
+}
+
+
+def check_record(runs: list, i: int, study_json: Path) -> None:
+    """Check the fields of run record ``runs[i]`` of a saved study (metrics are numbers)."""
+    rec = expect(runs, i, (dict,), study_json, "runs")
+    at = f"runs[{i}]."
+    for key, kinds in SAVED_RUN_FIELDS.items():
+        expect(rec, key, kinds, study_json, at)
+    for key in rec["metrics"]:
+        expect(rec["metrics"], key, ("number", None), study_json, f"{at}metrics.")
+    for j in range(len(rec["losses"])):
+        expect(rec["losses"], j, ("number",), study_json, f"{at}losses")
 
 
 class ModelCache:
@@ -84,14 +193,23 @@ class ModelCache:
         self.root = Path(workdir) / "models"
 
     def get(self, key: str):
-        """``(state_dict, meta)`` or None; a damaged entry counts as missing."""
+        """``(state_dict, meta)`` or None; a damaged entry (unreadable, non-finite weights,
+        a sidecar without ``train_time``/``losses``) counts as missing and is trained again."""
         pt, meta = self.root / f"{key}.pt", self.root / f"{key}.json"
         if not (pt.is_file() and meta.is_file()):
             return None
         try:
-            return load_weights(pt), json.loads(meta.read_text())
+            sd, info = load_weights(pt), json.loads(meta.read_text())
+            expect(info, "train_time", ("number",), meta)
+            for i in range(len(expect(info, "losses", (list,), meta))):
+                expect(info["losses"], i, ("number",), meta, "losses")
         except Exception:
             return None
+        if not math.isfinite(info["train_time"]) or any(
+            v.is_floating_point() and not torch.isfinite(v).all() for v in sd.values()
+        ):
+            return None
+        return sd, info
 
     def put(self, key: str, state_dict: dict, meta: dict) -> None:
         save_weights(self.root / f"{key}.pt", state_dict)

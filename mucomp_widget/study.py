@@ -7,11 +7,14 @@ record of everything. The CLI and the widget are thin front ends over it.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import math
 import threading
 import time
+import unicodedata
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,9 +26,9 @@ from torch import nn
 
 from . import __version__
 from .datasets import Dataset
-from .errors import CheckpointError, ConfigError, StudyError
+from .errors import CheckpointError, ConfigError, MucompError, StudyError
 from .evaluation import Outputs, infer
-from .evaluation.embedding import embed, top_probabilities
+from .evaluation.embedding import disparity, embed, top_probabilities
 from .evaluation.summary import COLUMNS, EvalSetup, evaluate
 from .evaluation.trace import EpochTracer
 from .forget import ClassForget, ForgetSpec, from_dict as forget_from_dict
@@ -35,14 +38,17 @@ from .methods.registry import (
 )
 from .models import load_state_dict, non_finite_parameters, read_state_dict, resolve_architecture
 from .progress import progress_bar
-from .store import ModelCache, atomic_write, default_workdir, load_weights, read_json, save_weights, write_json
+from .store import (
+    SAVED_STUDY_FIELDS, ModelCache, check_record, default_workdir, expect, prune_blobs, read_blob,
+    read_json, weights_from_bytes, weights_to_bytes, write_blob, write_json,
+)
 from .training import Recipe, cache_key, prepare_model, resolve_device, seeded, train_model
 
 __all__ = ["Study", "Run"]
 
 ORIGINAL, RETRAIN = "original", "retrain"
 METRICS = tuple(COLUMNS)
-FORMAT = 1
+FORMAT = 2  # 2: data files named by content hash (1: by run id)
 
 
 @dataclass(frozen=True)
@@ -51,12 +57,19 @@ class Embedding:
 
     ``coords[i]`` places training sample ``ids[i]``; ``top_classes``/``top_probs`` are its
     three most likely classes under softmax(z / 2), as the reference system keeps them.
+    ``disparity`` is how far the retained samples sit from their places in the Original's
+    layout, as a share of its spread (0 for the Original; NaN in a layout saved before it
+    was measured, which :meth:`Study.embedding` computes again).
     """
 
     ids: np.ndarray
     coords: np.ndarray
     top_classes: np.ndarray
     top_probs: np.ndarray
+    disparity: float = float("nan")
+
+    def __post_init__(self):
+        object.__setattr__(self, "disparity", float(self.disparity))  # np.load gives a 0-d array
 
 
 @dataclass(eq=False)
@@ -91,20 +104,22 @@ class Run:
 
     @property
     def state_dict(self) -> dict:
-        return self._study._weights[self.id]
+        """A copy of the weights (CPU tensors): changing it never changes the study."""
+        return {k: v.clone() for k, v in self._study._weights[self.id].items()}
 
     @property
     def outputs(self) -> Outputs:
-        """Logits of every sample, probe features and layer Grams from the inference pass."""
-        return self._study._outputs[self.id]
+        """Logits of every sample, probe features and layer Grams from the inference pass
+        (read-only arrays: they are the study's record)."""
+        return _read_only(self._study._outputs[self.id])
 
     @property
     def details(self) -> dict:
         """Everything behind the metrics: per-class accuracy, prediction and confidence
         matrices (train and test), the privacy attack (per-sample values, four threshold
         curves, worst case), ROC curves, bootstrap intervals, gaps to Retrain and
-        layer-wise CKA against the Original and the Retrain model."""
-        return self._study._details_of(self.id)
+        layer-wise CKA against the Original and the Retrain model (read-only arrays)."""
+        return _read_only(self._study._details_of(self.id))
 
     def record(self) -> dict:
         """JSON-ready description of the run (no arrays)."""
@@ -122,8 +137,39 @@ class Run:
         return f"<Run {self.id!r} {self.type}{what} {m}>"
 
 
+def _read_only(obj):
+    """``obj`` with every array replaced by a read-only view, in new containers, so that
+    what users are handed cannot change what the study stores."""
+    if isinstance(obj, np.ndarray):
+        view = obj.view()
+        view.flags.writeable = False
+        return view
+    if isinstance(obj, dict):
+        return {k: _read_only(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_read_only(v) for v in obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.replace(obj, **{f.name: _read_only(getattr(obj, f.name))
+                                           for f in dataclasses.fields(obj) if f.init})
+    return obj
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _check_time_limit(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ConfigError(f"time_limit must be a positive number of seconds or None, got {value!r}.")
+    return float(value)
+
+
+def _npz(arrays: dict) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
 
 
 def _stratified(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -319,6 +365,13 @@ class Study:
 
     # ------------------------------------------------------------------ internals
 
+    def _run_seed(self, seed) -> int:
+        if seed is None:
+            return self.seed
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ConfigError(f"seed must be an integer, got {seed!r}.")
+        return int(seed)
+
     def _device_data(self) -> DeviceData:
         if self._data is None:
             self._data = DeviceData(self.dataset, self.device)
@@ -390,22 +443,31 @@ class Study:
             return self._details[run_id]
 
     def embedding(self, run_id) -> Embedding:
-        """The run's UMAP layout of the probe samples, aligned onto the Original's layout.
+        """The run's 2-D layout of the probe samples, in the Original's map.
 
         Computed on first use and kept (and saved with the study). The Original's layout
-        is fitted first; every other model starts from it and is aligned onto it, so a
-        sample sits in comparable places across models (the reference system fits each
-        model independently).
+        is its UMAP; every other model's samples are placed in it by where their features
+        fall among the Original's (:func:`~mucomp_widget.evaluation.embedding.embed`), so
+        a sample sits in comparable places across models and one whose features changed
+        moves (the reference system fits each model independently). ``disparity`` says
+        how far the retained samples moved; the widget warns above 0.25 of the spread.
         """
         run = self[run_id]
         with self._embed_lock:  # not the study lock: layouts are made while a run trains
-            if run.id not in self._embeddings:
-                reference = None if run.id == ORIGINAL else self.embedding(ORIGINAL).coords
+            emb = self._embeddings.get(run.id)
+            if emb is None or np.isnan(emb.disparity):
                 out = self._outputs[run.id]
                 classes, probs = top_probabilities(out.train_logits[self.probe_ids])
-                coords = embed(out.probe_features, reference=reference, seed=self.seed)
-                self._embeddings[run.id] = Embedding(self.probe_ids, coords, classes, probs)
-            return self._embeddings[run.id]
+                if run.id == ORIGINAL:
+                    coords, moved = embed(out.probe_features, seed=self.seed), 0.0
+                else:
+                    original = self.embedding(ORIGINAL).coords
+                    coords = embed(out.probe_features, seed=self.seed, reference=(
+                        self._outputs[ORIGINAL].probe_features, original))
+                    retained = ~np.isin(self.probe_ids, self.split.forget_train)
+                    moved = disparity(coords, original, retained if retained.any() else None)
+                emb = self._embeddings[run.id] = Embedding(self.probe_ids, coords, classes, probs, moved)
+            return emb
 
     def _commit(self, run: Run, model: nn.Module, outputs: Outputs) -> Run:
         """Store a run with its weights and outputs, and score it (and, for a new
@@ -417,7 +479,7 @@ class Study:
         self._runs[run.id] = run
         self._embeddings.pop(run.id, None)
         if run.id == ORIGINAL:
-            self._embeddings.clear()  # every layout is aligned onto the Original's
+            self._embeddings.clear()  # every layout is placed in the Original's map
         if run.id in (ORIGINAL, RETRAIN):
             order = [RETRAIN] if RETRAIN in self._runs else []
             for rid in order + [r for r in self._runs if r != RETRAIN]:
@@ -446,12 +508,16 @@ class Study:
             key = self._key(kind)
             cache = ModelCache(self.workdir)
             hit = cache.get(key)
+            if hit is not None:
+                net = self.arch.build()
+                try:
+                    net.load_state_dict(hit[0])
+                except (RuntimeError, KeyError):  # an edited entry that no longer fits: retrain
+                    hit = None
             idx = (np.arange(self.dataset.n_train) if kind == ORIGINAL else self.split.retain_train)
             label = "Original" if kind == ORIGINAL else "Retrain"
             hp = {"epochs": self.recipe.epochs, "lr": self.recipe.lr, "batch_size": self.recipe.batch_size}
             if hit is not None:
-                net = self.arch.build()
-                net.load_state_dict(hit[0])
                 meta = hit[1]
                 net = prepare_model(net, self.device)
             else:
@@ -523,7 +589,7 @@ class Study:
             return self._load_reference(RETRAIN, path)
 
     def unlearn(self, method, *, base=None, seed: int | None = None, trace: bool = False,
-                keep_best: bool = False, **hyperparameters) -> Run:
+                keep_best: bool = False, time_limit: float | None = None, **hyperparameters) -> Run:
         """Run an unlearning method on a copy of ``base`` (default: the Original) -> Run.
 
         ``method`` is a registered name (see ``mu.methods.available()``) or a function
@@ -532,14 +598,14 @@ class Study:
         RA, TUA, TRA, PS, MIA and Avg. Gap after every epoch on ``trace_size`` samples per
         set (``run.trace``); ``keep_best=True`` also keeps the epoch closest to Retrain
         (smallest Avg. Gap) as the run's model (``run.best_epoch``). Trace time is not
-        counted in RTE.
+        counted in RTE. ``time_limit`` (seconds) stops a run that takes longer with a
+        :class:`~mucomp_widget.methods.RunTimeout`; :meth:`cancel` and the time limit reach a
+        method at its model's next forward pass.
         """
         spec = spec_for(method)
         hp = resolve_hyperparameters(spec, self.dataset.method_defaults, hyperparameters)
-        if seed is None:
-            seed = self.seed
-        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ConfigError(f"seed must be an integer, got {seed!r}.")
+        seed = self._run_seed(seed)
+        time_limit = _check_time_limit(time_limit)
         base_id = ORIGINAL if base is None else (base.id if isinstance(base, Run) else base)
         if base_id in (ORIGINAL, RETRAIN):
             self._ensure(base_id)
@@ -561,7 +627,8 @@ class Study:
             on_epoch, bar = self._listen(spec.name, hp["epochs"], tracer)
             ctx = RunContext(device=self.device, seed=int(seed), num_classes=self.dataset.num_classes,
                              forget_classes=self.split.forget_classes, epochs=hp["epochs"],
-                             on_epoch=on_epoch, should_stop=self._stop.is_set)
+                             on_epoch=on_epoch, should_stop=self._stop.is_set,
+                             time_limit=time_limit, method=spec.name)
             self._emit(event="run_started", run=spec.name, epochs=hp["epochs"])
             try:
                 with seeded(int(seed), self.device):
@@ -586,12 +653,15 @@ class Study:
         return run
 
     def sweep(self, method, *, base=None, seed: int | None = None, trace: bool = False,
-              keep_best: bool = False, **grids) -> list[Run]:
+              keep_best: bool = False, time_limit: float | None = None, **grids) -> list[Run]:
         """Run ``method`` once per point of the cartesian grid of ``grids``.
 
         ``study.sweep("ga", lr=[1e-4, 1e-3], epochs=[5, 7])`` makes 4 runs. A scalar is a
-        grid of one value. ``trace``/``keep_best`` apply to every run.
+        grid of one value. ``trace``, ``keep_best`` and ``time_limit`` apply to every run;
+        every point of the grid is checked before the first run starts.
         """
+        self._run_seed(seed)
+        _check_time_limit(time_limit)
         keys = list(grids)
         values = [v if isinstance(v, (list, tuple, np.ndarray, range)) else [v] for v in grids.values()]
         empty = [k for k, v in zip(keys, values) if len(v) == 0]
@@ -601,13 +671,23 @@ class Study:
         spec = spec_for(method)
         for point in points:  # validate the whole grid before the first run
             resolve_hyperparameters(spec, self.dataset.method_defaults, point)
-        return [self.unlearn(method, base=base, seed=seed, trace=trace, keep_best=keep_best, **point)
+        return [self.unlearn(method, base=base, seed=seed, trace=trace, keep_best=keep_best,
+                             time_limit=time_limit, **point)
                 for point in points]
 
     def add_checkpoint(self, path, name: str | None = None) -> Run:
-        """Evaluate weights unlearned elsewhere (the reference system's Upload)."""
+        """Evaluate weights unlearned elsewhere (the reference system's Upload).
+
+        ``name`` may be any one-line text (it never becomes a file name) except the
+        reference models' ids ``original`` and ``retrain``.
+        """
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise ConfigError(f"name must be a non-empty string, got {name!r}.")
+        if name is not None and any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+            raise ConfigError(f"name {name!r} holds a control character or line break; give a "
+                              "one-line name.")
+        if name in (ORIGINAL, RETRAIN):
+            raise ConfigError(f"name {name!r} is the id of a reference model; pick another name.")
         if name is not None and name in self._runs:
             raise StudyError(f"a run named {name!r} already exists; pick another name.")
         net, source = self._read_checkpoint(path)
@@ -631,37 +711,56 @@ class Study:
     # ------------------------------------------------------------------ persistence
 
     def save(self, path) -> Path:
-        """Write the whole study (records, weights, inference outputs) to a folder."""
+        """Write the whole study (records, weights, inference outputs) to a folder.
+
+        Data files are named by the hash of their content, never by a run name, and
+        ``study.json`` (which lists them) is replaced last, so an earlier save in the same
+        folder stays readable until this one is complete.
+        """
         root = Path(path).expanduser()
         self.prepare()
         with self._lock:
-            root.mkdir(parents=True, exist_ok=True)
-            for run_id in self._runs:
-                save_weights(root / "models" / f"{run_id}.pt", self._weights[run_id])
-                atomic_write(root / "outputs" / f"{run_id}.npz", self._outputs[run_id].to_bytes())
-            for run_id, emb in self._embeddings.items():
-                buf = io.BytesIO()
-                np.savez(buf, **asdict(emb))
-                atomic_write(root / "embeddings" / f"{run_id}.npz", buf.getvalue())
-            if self.dataset.source.get("kind") == "arrays":
-                ds = self.dataset
-                np.savez(root / "dataset.npz", x_train=ds.x_train.numpy(), y_train=ds.y_train.numpy(),
-                         x_test=ds.x_test.numpy(), y_test=ds.y_test.numpy())
-            write_json(root / "study.json", {
-                "format": FORMAT, "mucomp_version": __version__, "saved_at": _now(),
-                "dataset": {**self.dataset.source, "name": self.dataset.name,
-                            "fingerprint": self.dataset.fingerprint(),
-                            "class_names": list(self.dataset.class_names),
-                            "value_range": list(self.dataset.value_range),
-                            "mean": list(self.dataset.mean), "std": list(self.dataset.std),
-                            "augment": self.dataset.augment},
-                "forget": self.forget.to_dict(), "model": self._model_arg,
-                "architecture": self.arch.name, "feature_layer": self.arch.feature_layer,
-                "seed": self.seed, "recipe": self.recipe.to_dict(), "probe_size": self.probe_size,
-                "cka_size": self.cka_size, "trace_size": self.trace_size,
-                "grid": self.setup.grid if isinstance(self.setup.grid, str) else list(self.setup.grid),
-                "counters": self._counters, "runs": [r.record() for r in self._runs.values()],
-            })
+            try:
+                if root.exists() and not root.is_dir():
+                    raise StudyError(f"cannot save the study to {root}: it is a file, not a folder; "
+                                     "pass a folder path.")
+                files = {"runs": {}}
+                for run_id in self._runs:
+                    entry = files["runs"][run_id] = {
+                        "weights": write_blob(root / "models", weights_to_bytes(self._weights[run_id]), "pt"),
+                        "outputs": write_blob(root / "outputs", self._outputs[run_id].to_bytes(), "npz"),
+                    }
+                    emb = self._embeddings.get(run_id)
+                    if emb is not None:
+                        entry["embedding"] = write_blob(root / "embeddings", _npz(asdict(emb)), "npz")
+                if self.dataset.source.get("kind") == "arrays":
+                    ds = self.dataset
+                    files["dataset"] = write_blob(root / "data", _npz({
+                        "x_train": ds.x_train.numpy(), "y_train": ds.y_train.numpy(),
+                        "x_test": ds.x_test.numpy(), "y_test": ds.y_test.numpy()}), "npz")
+                write_json(root / "study.json", {
+                    "format": FORMAT, "mucomp_version": __version__, "saved_at": _now(),
+                    "dataset": {**self.dataset.source, "name": self.dataset.name,
+                                "fingerprint": self.dataset.fingerprint(),
+                                "class_names": list(self.dataset.class_names),
+                                "value_range": list(self.dataset.value_range),
+                                "mean": list(self.dataset.mean), "std": list(self.dataset.std),
+                                "augment": self.dataset.augment},
+                    "forget": self.forget.to_dict(), "model": self._model_arg,
+                    "architecture": self.arch.name, "feature_layer": self.arch.feature_layer,
+                    "seed": self.seed, "recipe": self.recipe.to_dict(), "probe_size": self.probe_size,
+                    "cka_size": self.cka_size, "trace_size": self.trace_size,
+                    "grid": self.setup.grid if isinstance(self.setup.grid, str) else list(self.setup.grid),
+                    "counters": self._counters, "runs": [r.record() for r in self._runs.values()],
+                    "files": files,
+                })
+                kept = {d for e in files["runs"].values() for d in e.values()} | {files.get("dataset")}
+                for sub in ("models", "outputs", "embeddings", "data"):
+                    prune_blobs(root / sub, kept)
+            except OSError as exc:
+                raise StudyError(f"cannot save the study to {root}: {exc.strerror or exc} "
+                                 f"({exc.filename or root}). The study in memory is unchanged; "
+                                 "pick a writable folder.") from None
         return root
 
     @classmethod
@@ -671,32 +770,66 @@ class Study:
 
         The dataset is rebuilt from what was recorded (digits, a CIFAR-10/Fashion-MNIST
         root, or the saved arrays) unless ``dataset`` is given; a custom architecture needs
-        its factory again as ``model``.
+        its factory again as ``model``. Every field and file is checked: a damaged or
+        edited study raises StudyError naming the file.
         """
         from . import datasets as dsets
 
         root = Path(path).expanduser()
-        meta = read_json(root / "study.json")
-        if meta.get("format") != FORMAT:
-            raise StudyError(f"{root} holds a study of format {meta.get('format')!r}; this version reads {FORMAT}.")
+        where = root / "study.json"
+        meta = read_json(where)
+        if not isinstance(meta, dict):
+            raise StudyError(f"{where} does not describe a study (it holds {type(meta).__name__}).")
+        fmt = expect(meta, "format", (int,), where)
+        if fmt not in (1, FORMAT):
+            raise StudyError(f"{root} holds a study of format {fmt!r}; this version reads {FORMAT} (and 1).")
+        for key, kinds in SAVED_STUDY_FIELDS.items():
+            expect(meta, key, kinds, where)
         info = meta["dataset"]
+        files = expect(meta, "files", (dict,), where) if fmt == FORMAT else {}
+        run_files = expect(files, "runs", (dict,), where, "files.") if fmt == FORMAT else {}
+
+        def blob(sub, ext, what, name):
+            if fmt == FORMAT:
+                return read_blob(root / sub, name, ext, where, what)
+            if Path(name).name != name or name in (".", "..") or "\0" in name:  # format 1: run ids
+                raise StudyError(f"{where}: run id {name!r} cannot be a file name; this study "
+                                 "was not written by Study.save.")
+            try:
+                return (root / sub / f"{name}.{ext}").read_bytes()
+            except OSError as exc:
+                raise StudyError(f"{root / sub / f'{name}.{ext}'} cannot be read: "
+                                 f"{exc.strerror or exc}. Restore the study folder from a copy.") from None
+
         if dataset is None:
-            kind = info.get("kind")
+            kind = expect(info, "kind", (str,), where, "dataset.")
             if kind == "digits":
-                dataset = dsets.digits(test_size=info["test_size"], seed=info["seed"])
-            elif kind == "cifar10":
-                dataset = dsets.cifar10(info["root"])
-            elif kind == "fashion_mnist":
-                dataset = dsets.fashion_mnist(info["root"])
+                split = {k: expect(info, k, kinds, where, "dataset.")
+                         for k, kinds in (("test_size", ("number",)), ("seed", (int,)))}
+                try:
+                    dataset = dsets.digits(**split)
+                except ValueError as exc:
+                    raise StudyError(f"{where}: dataset {split} is not a valid digits split ({exc}).") from None
+            elif kind in ("cifar10", "fashion_mnist"):
+                data_root = expect(info, "root", (str,), where, "dataset.")
+                dataset = (dsets.cifar10 if kind == "cifar10" else dsets.fashion_mnist)(data_root)
             elif kind == "arrays":
-                with np.load(root / "dataset.npz", allow_pickle=False) as z:
-                    dataset = dsets.from_arrays(
-                        z["x_train"], z["y_train"], z["x_test"], z["y_test"],
-                        class_names=info["class_names"], name=info["name"],
-                        mean=info["mean"], std=info["std"], augment=info["augment"])
+                data = (blob("data", "npz", "files.dataset", expect(files, "dataset", (str,), where, "files."))
+                        if fmt == FORMAT else blob("", "npz", "dataset", "dataset"))
+                try:
+                    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                        arrays = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+                except Exception as exc:
+                    raise StudyError(f"the saved dataset of {root} cannot be read ({exc}).") from None
+                try:
+                    dataset = dsets.from_arrays(*arrays, class_names=info.get("class_names"),
+                                                name=info.get("name", "arrays"), mean=info.get("mean"),
+                                                std=info.get("std"), augment=info.get("augment"))
+                except MucompError as exc:
+                    raise StudyError(f"{where}: the saved dataset is not valid: {exc}") from None
             else:
                 raise StudyError(f"{root} records an unknown dataset kind {kind!r}; pass dataset=...")
-        if dataset.fingerprint() != info["fingerprint"]:
+        if dataset.fingerprint() != expect(info, "fingerprint", (str,), where, "dataset."):
             raise StudyError(
                 f"the dataset differs from the one this study was saved with ({dataset.name!r}); "
                 "pass the same data as dataset=..."
@@ -708,20 +841,66 @@ class Study:
                     f"this study used a custom architecture ({meta['architecture']}); pass its "
                     "factory again: Study.load(path, model=factory)."
                 )
-        study = cls(dataset, forget_from_dict(meta["forget"]), model, seed=meta["seed"],
-                    device=device, workdir=workdir, recipe=meta["recipe"],
-                    feature_layer=meta["feature_layer"], probe_size=meta["probe_size"],
-                    cka_size=meta["cka_size"], trace_size=meta["trace_size"], grid=meta["grid"],
-                    progress=progress)
-        study._counters = dict(meta.get("counters", {}))
-        for rec in meta["runs"]:
-            run = Run(**rec)
-            sd = load_weights(root / "models" / f"{run.id}.pt")
-            outputs = Outputs.from_bytes((root / "outputs" / f"{run.id}.npz").read_bytes())
+        resolve_device(device)  # the caller's argument: its own ConfigError
+        try:
+            study = cls(dataset, forget_from_dict(meta["forget"]), model, seed=meta["seed"],
+                        device=device, workdir=workdir, recipe=meta["recipe"],
+                        feature_layer=meta["feature_layer"], probe_size=meta["probe_size"],
+                        cka_size=meta["cka_size"], trace_size=meta["trace_size"], grid=meta["grid"],
+                        progress=progress)
+        except (ValueError, KeyError, TypeError) as exc:  # ConfigError and ForgetSetError too
+            raise StudyError(f"{where}: the study's settings are not valid ({exc}).") from None
+        counters = meta["counters"]
+        for key in counters:
+            expect(counters, key, (int,), where, "counters.")
+        study._counters = dict(counters)
+        n_classes = dataset.num_classes
+        for i, rec in enumerate(meta["runs"]):
+            check_record(meta["runs"], i, where)
+            if rec["id"] in study._runs:
+                raise StudyError(f"{where}: runs[{i}].id {rec['id']!r} appears twice.")
+            try:
+                run = Run(**rec)
+            except TypeError as exc:
+                raise StudyError(f"{where}: runs[{i}] has a field this version does not know ({exc}).") from None
+            names = (expect(run_files, run.id, (dict,), where, "files.runs.") if fmt == FORMAT
+                     else {"weights": run.id, "outputs": run.id})
+            at = f"files.runs.{run.id}."
+            data = blob("models", "pt", at + "weights", expect(names, "weights", (str,), where, at))
+            try:
+                sd = weights_from_bytes(data)
+                load_state_dict(study.arch.build(), sd, arch_name=study.arch.name,
+                                source=f"the weights of run {run.id!r}")
+                outputs = Outputs.from_bytes(blob("outputs", "npz", at + "outputs",
+                                                  expect(names, "outputs", (str,), where, at)))
+            except StudyError:
+                raise
+            except Exception as exc:
+                raise StudyError(f"the files of run {run.id!r} in {root} cannot be read ({exc}). "
+                                 "Restore the study folder from a copy.") from None
+            shapes = {"train_logits": (dataset.n_train, n_classes), "test_logits": (dataset.n_test, n_classes),
+                      "probe_features": (len(study.probe_ids),)}
+            for name, shape in shapes.items():
+                if getattr(outputs, name).shape[:len(shape)] != shape:
+                    raise StudyError(f"the outputs of run {run.id!r} in {root} hold {name} of shape "
+                                     f"{getattr(outputs, name).shape}, expected {shape}.")
+            if not np.array_equal(outputs.probe_ids, study.probe_ids):
+                raise StudyError(f"the outputs of run {run.id!r} in {root} were computed on other "
+                                 "probe samples than this study's.")
             run._study = study
             study._runs[run.id], study._weights[run.id], study._outputs[run.id] = run, sd, outputs
-            emb = root / "embeddings" / f"{run.id}.npz"
-            if emb.is_file():
-                with np.load(emb, allow_pickle=False) as z:
-                    study._embeddings[run.id] = Embedding(**{k: z[k] for k in z.files})
+            emb_name = names.get("embedding") if fmt == FORMAT else None
+            if fmt == 1 and (root / "embeddings" / f"{run.id}.npz").is_file():
+                emb_name = run.id
+            if emb_name is not None:
+                try:
+                    with np.load(io.BytesIO(blob("embeddings", "npz", at + "embedding", emb_name)),
+                                 allow_pickle=False) as z:
+                        study._embeddings[run.id] = Embedding(**{k: z[k] for k in z.files})
+                except Exception as exc:  # a layout can be computed again; nothing is lost
+                    warnings.warn(f"the saved layout of run {run.id!r} is not usable ({exc}); "
+                                  "it will be computed again.", stacklevel=2)
+        missing = [k for k in (ORIGINAL, RETRAIN) if k not in study._runs]
+        if missing:
+            raise StudyError(f"{where}: runs holds no {missing[0]!r} model; every saved study has one.")
         return study

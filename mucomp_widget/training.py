@@ -16,36 +16,50 @@ from .errors import ConfigError, check_positive
 __all__ = ["Recipe", "resolve_device", "autocast", "train_model", "cache_key", "seeded"]
 
 
+def _usable_devices() -> list[str]:
+    """The device names this torch can run a study on, here and now."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
+
+
 def resolve_device(device="auto") -> torch.device:
-    """``"auto"`` picks CUDA (the current device, never a fixed index), then MPS, then CPU."""
+    """``"auto"`` picks CUDA (the current device, never a fixed index), then MPS, then CPU.
+
+    Anything else must be a device this torch can use (cpu, cuda[:N], mps); other torch
+    device types (meta, xpu, ...) are refused here rather than failing mid-run.
+    """
+    usable = _usable_devices()
     if isinstance(device, torch.device):
         device = str(device)
     if not isinstance(device, str):
-        raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}.")
+        raise ConfigError(f"device must be one of {usable}, got {device!r}.")
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", torch.cuda.current_device())
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device("mps" if "mps" in usable else "cpu")
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise ConfigError(
-            f"device {device!r} is not a device name; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
-        ) from None
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps") or (dev.type != "cuda" and dev.index):
+        raise ConfigError(f"device {device!r} is not a device name this torch can use; use one of {usable}.")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} was asked for but CUDA is not available; use 'auto' or 'cpu'.")
+            raise ConfigError(f"device {device!r} was asked for but CUDA is not available; use one of {usable}.")
         n = torch.cuda.device_count()
         if dev.index is not None and dev.index >= n:
-            raise ConfigError(f"device {device!r} does not exist: this machine has {n} CUDA device(s).")
+            raise ConfigError(f"device {device!r} does not exist: this machine has {n} CUDA device(s); "
+                              f"use one of {usable}.")
         if dev.index is None:
             dev = torch.device("cuda", torch.cuda.current_device())
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("device 'mps' was asked for but Apple MPS is not available; use 'auto' or 'cpu'.")
-    return dev
+    if dev.type == "mps" and "mps" not in usable:
+        raise ConfigError(f"device 'mps' was asked for but Apple MPS is not available; use one of {usable}.")
+    return torch.device(dev.type) if dev.type != "cuda" else dev
 
 
 def autocast(device: torch.device):

@@ -33,6 +33,9 @@ def test_run_prints_a_table(tmp_path, workdir, capsys):
                  "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "original" in text and "rl-1" in text and "UA" in text and "RTE" in text
+    rows = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
+    assert rows["original"][2] == "-" and rows["retrain"][2] == "-" and rows["rl-1"][2] == "rl"
+    assert "None" not in text and "nan" not in text.lower()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -48,6 +51,34 @@ def test_bad_input_exits_nonzero_with_one_line(tmp_path, workdir, capsys, args, 
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith("mucomp: error:") and message in err and "\n" not in err
+
+
+@pytest.mark.parametrize("place", ["out is a file", "out under a file", "study is a file",
+                                   "results.json is a folder", "workdir is a file",
+                                   "workdir under a file"])
+def test_unusable_output_places_fail_before_any_work(tmp_path, capsys, place):
+    blocker = tmp_path / "file"
+    blocker.write_text("mine")
+    out, workdir = tmp_path / "out", tmp_path / "cache"
+    if place == "out is a file":
+        out = blocker
+    elif place == "out under a file":
+        out = blocker / "sub"
+    elif place == "study is a file":
+        out.mkdir()
+        (out / "study").write_text("mine")
+    elif place == "results.json is a folder":
+        (out / "results.json").mkdir(parents=True)
+    elif place == "workdir is a file":
+        workdir = blocker
+    else:
+        workdir = blocker / "sub"
+    code = main(["run", "--methods", "rl", "--out", str(out), "--workdir", str(workdir), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("mucomp: error:") and "\n" not in err, err
+    assert "--out" in err or "--workdir" in err
+    assert not (tmp_path / "cache" / "models").exists()  # nothing was trained
+    assert blocker.read_text() == "mine"
 
 
 def test_cli_process_shows_no_traceback(tmp_path):

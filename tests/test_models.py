@@ -84,6 +84,41 @@ def test_non_state_dicts_and_missing_files_are_refused(tmp_path):
         read_state_dict(tmp_path / "missing.pt")
 
 
+def test_safetensors_checkpoints_load(tmp_path):
+    from safetensors.torch import save_file
+
+    sd = small_cnn(10).state_dict()
+    path = tmp_path / "model.safetensors"
+    save_file(sd, str(path))
+    got = read_state_dict(path)
+    assert set(got) == set(sd) and all(torch.equal(got[k], v) for k, v in sd.items())
+
+
+@pytest.mark.parametrize("content", [
+    "half", b"", b"not a safetensors file at all",
+    (2 ** 62).to_bytes(8, "little") + b"{}",  # a header length far beyond the file
+    (20).to_bytes(8, "little") + b'{"a": 1}' + b" " * 12,  # a header that is not tensors
+])
+def test_damaged_safetensors_raise_checkpoint_errors(tmp_path, content):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "model.safetensors"
+    save_file(small_cnn(10).state_dict(), str(path))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if content == "half" else content)
+    with pytest.raises(CheckpointError, match="safetensors"):
+        read_state_dict(path)
+
+
+@pytest.mark.parametrize("source, match", [
+    ("a\0b.pt", "does not exist"), (".", "is not a file"), (42, "file path, a state dict or a module"),
+    (None, "file path"), ([torch.zeros(1)], "file path"),
+])
+def test_odd_checkpoint_sources_are_refused(source, match):
+    with pytest.raises(CheckpointError, match=match):
+        read_state_dict(source)
+
+
 def test_auto_architecture_follows_the_data():
     assert resolve_architecture("auto", (1, 8, 8), 10).name == "small_cnn"
     assert resolve_architecture("auto", (1, 28, 28), 10).name == "small_cnn"

@@ -17,12 +17,14 @@ import mucomp_widget as mu
 from ._ui import MODEL_SELECTION, STORE, canvas_ink, draw_lasso, hover_a_point, store_get
 
 LOCAL_SCHEMES = {"file", "blob", "data"}  # the bundle and the sprite are loaded from blob: URLs
+HOSTILE = "<!--<script>&x</script>\"'"  # a run name that once blanked the page
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, e2e_home):
     study = mu.Study(mu.datasets.digits(), mu.forget.classes(3), workdir=e2e_home, progress=False)
     run = study.unlearn("rl")
+    study.add_checkpoint(study.original.state_dict, name=HOSTILE)
     widget = mu.Comparator(study, model_b=run.id)
     path = widget.to_html(tmp_path_factory.mktemp("exported") / "comparator.html")
     return {"url": path.resolve().as_uri(), "n_train": study.dataset.n_train, "model_b": run.id}
@@ -54,6 +56,13 @@ def test_embedding_plots_are_painted(page, exported):
         # ~1,400 markers of 7 px: thousands of painted pixels, in many class colours.
         assert ink["painted"] > 0.02 * ink["w"] * ink["h"], (side, ink)
         assert ink["colours"] >= 8, (side, ink)
+
+
+def test_a_hostile_run_name_is_shown_as_text(page):
+    cells = page.evaluate("""() => Array.from(document.querySelectorAll(".mucomp td"),
+                                               (td) => td.textContent)""")
+    assert HOSTILE in cells  # the table row exists and shows the name literally
+    assert page.evaluate("() => document.querySelectorAll('script').length") == 3  # nothing injected
 
 
 def test_hover_shows_card_and_click_opens_tooltip(page, artifacts_dir):
