@@ -27,10 +27,14 @@ JS_SOURCES := $(shell find js -name '*.js' -not -path '*/__tests__/*' 2>/dev/nul
 mucomp_widget/static/widget.js: $(JS_SOURCES) $(STAMP)
 	npm run build
 
-## make test: the whole test suite (JS unit tests, then Python, browser tests included)
+## make test: the whole test suite (JS unit tests, then Python, browser tests included), then
+## the Python tests again with one torch thread: CPU results depend on the thread count, and
+## no test may depend on one thread count's numbers (the browser and notebook tests run their
+## own kernels, so they run once).
 test: $(STAMP) mucomp_widget/static/widget.js browser
 	npm test
 	$(PY) -m pytest
+	MUCOMP_TEST_THREADS=1 $(PY) -m pytest -q --ignore=tests/e2e --deselect tests/test_notebooks.py
 
 # The browser tests drive Debian's Chromium (Playwright cannot download its own browser
 # here). Install it when it is missing and we may (root with apt-get); otherwise say so:

@@ -212,3 +212,32 @@ def test_probe_subset_is_stratified_and_fixed(class3_study, digits):
     run = class3_study.original
     assert run.outputs.probe_features.shape == (len(ids), 64)
     assert run.outputs.train_logits.shape == (digits.n_train, 10)
+
+
+_FRESH = """
+import hashlib, sys, torch
+import mucomp_widget as mu
+torch.set_num_threads(int(sys.argv[2]))
+s = mu.Study(mu.datasets.digits(), mu.forget.classes(3), workdir=sys.argv[1], progress=False,
+             probe_size=200, cka_size=50).prepare()
+run = s.unlearn("rl", epochs=1)
+h = hashlib.sha256()
+for rid in ("original", "retrain", run.id):
+    for k, v in sorted(s[rid].state_dict.items()):
+        h.update(k.encode()); h.update(v.numpy().tobytes())
+    h.update(s[rid].outputs.train_logits.tobytes())
+print(h.hexdigest(), s.results.drop(columns="RTE").to_json())
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_same_seed_same_thread_count_is_bit_identical_in_fresh_processes(tmp_path, threads):
+    """What the README promises: same seed, same machine, same thread count -> same bits,
+    whatever happened in the process before (each run trains its own models here)."""
+    import subprocess
+    import sys
+
+    outs = [subprocess.run([sys.executable, "-c", _FRESH, str(tmp_path / f"w{i}"), str(threads)],
+                           check=True, capture_output=True, text=True, timeout=600).stdout
+            for i in range(2)]
+    assert outs[0] == outs[1] and len(outs[0].split()[0]) == 64

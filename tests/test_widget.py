@@ -23,9 +23,11 @@ def wait_for(cond, timeout=60.0):
     return False
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def widget(class3_study):
-    return mu.Comparator(class3_study)
+    w = mu.Comparator(class3_study)
+    yield w
+    w.close()
 
 
 def test_codecs_round_trip_and_narrow_dtypes():
