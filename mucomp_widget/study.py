@@ -467,7 +467,7 @@ class Study:
                     retained = ~np.isin(self.probe_ids, self.split.forget_train)
                     moved = disparity(coords, original, retained if retained.any() else None)
                 emb = self._embeddings[run.id] = Embedding(self.probe_ids, coords, classes, probs, moved)
-            return emb
+            return _read_only(emb)
 
     def _commit(self, run: Run, model: nn.Module, outputs: Outputs) -> Run:
         """Store a run with its weights and outputs, and score it (and, for a new

@@ -193,6 +193,16 @@ def test_outputs_and_details_are_read_only(hostile):
     assert np.array_equal(run.details["class_accuracy"]["train"], acc)
 
 
+def test_layouts_are_read_only(class3_study):
+    emb = class3_study.embedding("original")
+    coords = emb.coords.copy()
+    with pytest.raises(ValueError, match="read-only"):
+        emb.coords[:] = 0
+    with pytest.raises(ValueError, match="read-only"):
+        emb.ids[0] = 5
+    assert np.array_equal(class3_study.embedding("original").coords, coords)
+
+
 def test_loaded_weights_do_not_alias_the_callers(make_study):
     study = make_study(**SMALL)
     source = study.original.state_dict
