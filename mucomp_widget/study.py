@@ -855,6 +855,7 @@ class Study:
             expect(counters, key, (int,), where, "counters.")
         study._counters = dict(counters)
         n_classes = dataset.num_classes
+        fits = study.arch.build()  # one module that every run's weights must load into
         for i, rec in enumerate(meta["runs"]):
             check_record(meta["runs"], i, where)
             if rec["id"] in study._runs:
@@ -869,7 +870,7 @@ class Study:
             data = blob("models", "pt", at + "weights", expect(names, "weights", (str,), where, at))
             try:
                 sd = weights_from_bytes(data)
-                load_state_dict(study.arch.build(), sd, arch_name=study.arch.name,
+                load_state_dict(fits, sd, arch_name=study.arch.name,
                                 source=f"the weights of run {run.id!r}")
                 outputs = Outputs.from_bytes(blob("outputs", "npz", at + "outputs",
                                                   expect(names, "outputs", (str,), where, at)))
