@@ -8,7 +8,9 @@ Use these on logits and labels from anywhere, without a Study::
     metrics.roc(member_scores, nonmember_scores)["tpr_at"][0.001]
     metrics.cka(features_a, features_b)
 
-``COLUMNS`` maps each results-table column to what it measures and which way is better.
+``METRIC_INFO`` declares each results-table column once (:class:`MetricInfo`: label,
+description, direction, family, unit, interval); ``COLUMNS`` maps each column to a one-line
+reading of its declaration: what it measures and which way is better.
 """
 
 from .evaluation.accuracy import (
@@ -23,13 +25,13 @@ from .evaluation.privacy import (
     epsilon_from_rates, privacy_attack, privacy_score, privacy_score_ci,
 )
 from .evaluation.similarity import cka, cka_from_grams, gram
-from .evaluation.summary import COLUMNS
+from .evaluation.summary import COLUMNS, METRIC_INFO, MetricInfo
 
 #: SalUn / l1-sparse MIA-efficacy (the field's usual "MIA" column).
 mia_efficacy = svc_mia_efficacy
 
 __all__ = [
-    "COLUMNS",
+    "COLUMNS", "METRIC_INFO", "MetricInfo",
     "avg_gap", "class_accuracy", "confidence_matrix", "gaps", "prediction_matrix",
     "unlearning_accuracies", "auc_ci", "cross_entropy_loss", "entropy", "entropy_lr_mia",
     "logit_confidence", "loss_lr_cv_accuracy", "roc", "softmax", "svc_mia_efficacy",

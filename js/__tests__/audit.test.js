@@ -2,15 +2,17 @@ import { afterEach, describe, expect, it } from "vitest";
 import { mountAudit } from "../panels/audit.js";
 import { makeStore, mountForTest } from "./helpers.js";
 
-// mucomp_widget.evaluation.summary.COLUMNS, as Python sends them in meta.columns
-const COLUMNS = {
-  PS: "privacy score, 1 - worst threshold-attack score against Retrain; higher is better",
-  MIA: "SalUn/Sparse SVC MIA-efficacy (SalUn's protocol: first |test| retain vs test samples), share of forget samples judged non-member; close to Retrain",
-  "MIA-Ent": "Bad-Teacher/SSD entropy MIA, share of forget samples judged member; close to Retrain",
-  "MIA-Loss": "SCRUB/NeurIPS'23 loss-attack CV accuracy, forget vs held-out; close to Retrain (0.5 = no signal)",
-  AUC: "ROC AUC of forget (member) vs held-out samples on logit-scaled confidence; close to Retrain",
-  "U-AUC": "ROC AUC telling this model from Retrain on the forget samples; 0.5 is best",
-};
+/** A metric declaration as Python sends it in meta.metrics (evaluation/summary.py MetricInfo). */
+const info = (key, direction, family, extra = {}) => ({ key, label: key, description: `${key} meaning`, direction,
+  family, unit: "", target: null, interval: null, default: true, ...extra });
+const METRICS = [
+  info("UA", "retrain", "accuracy"), info("PS", "higher", "privacy", { interval: { key: "PS", kind: "ci" } }),
+  info("MIA", "retrain", "privacy", { interval: { key: "MIA", kind: "range" } }),
+  info("MIA-Ent", "retrain", "privacy", { default: false }), info("MIA-Loss", "retrain", "privacy", { default: false }),
+  info("AUC", "retrain", "privacy", { interval: { key: "AUC", kind: "ci" }, default: false }),
+  info("U-AUC", "target", "privacy", { target: 0.5, interval: { key: "U-AUC", kind: "ci" }, default: false }),
+  info("AvgGap", "lower", "summary"), info("RTE", "lower", "efficiency", { unit: "s" }),
+];
 
 let cleanups = [];
 afterEach(() => {
@@ -20,7 +22,7 @@ afterEach(() => {
 });
 
 function mount(overrides = {}) {
-  const meta = { ...makeStore().get().meta, columns: COLUMNS };
+  const meta = { ...makeStore().get().meta, metrics: METRICS };
   const mounted = mountForTest(mountAudit, {}, { meta, ...overrides });
   cleanups.push(mounted.cleanup);
   return mounted;
@@ -118,21 +120,50 @@ describe("privacy audit panel", () => {
     expect(points.every((e) => Number.isFinite(e.props.x) && Number.isFinite(e.props.y))).toBe(true); // fpr = 0 floored
   });
 
-  it("has an MIA table of the three models with directions and the closer value highlighted", () => {
+  it("has a table of the privacy family for the three models, with directions and the better value highlighted", () => {
     const { el } = mount({ modelB: "ft-1" });
     const table = el.querySelector(".mucomp-aud-table");
     expect([...table.querySelectorAll("tbody tr")].map((r) => r.dataset.id)).toEqual(["original", "ft-1", "retrain"]);
     const heads = [...table.querySelectorAll("thead th[data-col]")];
-    expect(heads.map((th) => th.dataset.col)).toEqual(["MIA", "MIA-Ent", "MIA-Loss", "AUC", "U-AUC", "PS"]);
-    expect(heads[0].title).toBe(COLUMNS.MIA);
-    expect(heads[0].textContent).toContain("≈ Retrain");
-    expect(heads[4].textContent).toContain("≈ 0.5");
-    expect(heads[5].textContent).toContain("↑ better");
-    // PS: original 0.3, ft-1 0.5, Retrain 1 -> ft-1 is closer; MIA values tie -> no highlight
-    expect(table.querySelector("tr[data-id=ft-1] td[data-col=PS]").classList.contains("mucomp-aud-closer")).toBe(true);
-    expect(table.querySelector("tr[data-id=original] td[data-col=PS]").classList.contains("mucomp-aud-closer")).toBe(false);
-    expect(table.querySelectorAll("td[data-col=MIA].mucomp-aud-closer").length).toBe(0);
+    expect(heads.map((th) => th.dataset.col)).toEqual(["PS", "MIA", "MIA-Ent", "MIA-Loss", "AUC", "U-AUC"]);
+    expect(heads[1].title).toBe("MIA: MIA meaning; closest to Retrain is best");
+    expect(heads[0].textContent).toContain("↑ better");
+    expect(heads[1].textContent).toContain("≈ Retrain");
+    expect(heads[5].textContent).toContain("≈ 0.5");
+    // PS (higher is better): original 0.3, ft-1 0.5 -> ft-1; MIA values tie -> no highlight
+    expect(table.querySelector("tr[data-id=ft-1] td[data-col=PS]").classList.contains("mucomp-aud-better")).toBe(true);
+    expect(table.querySelector("tr[data-id=original] td[data-col=PS]").classList.contains("mucomp-aud-better")).toBe(false);
+    expect(table.querySelectorAll("td[data-col=MIA].mucomp-aud-better").length).toBe(0);
     expect(table.querySelector("tr[data-id=ft-1] td[data-col=PS]").title).toContain("95 % interval [0.500, 0.700]");
+    expect(table.querySelector("tr[data-id=ft-1] td[data-col=PS]").title).toContain("higher is better");
+  });
+
+  it("shows a new privacy metric from its declaration alone: label, direction, interval, better value", () => {
+    const made = info("LiRA", "lower", "privacy", { label: "LiRA TPR", description: "TPR of LiRA at 0.1 % FPR",
+      interval: { key: "LiRA", kind: "ci" } });
+    const { el, store } = mount({ modelB: "ft-1" });
+    const models = { ...store.get().models };
+    models["ft-1"] = { ...models["ft-1"], ci: { ...models["ft-1"].ci, LiRA: [0.01, 0.03] } };
+    const lira = { original: 0.4, retrain: 0.01, "ft-1": 0.02 };
+    store.set({ meta: { ...store.get().meta, metrics: [...METRICS, made] }, models,
+      runs: store.get().runs.map((r) => ({ ...r, LiRA: lira[r.id] })) });
+    const th = el.querySelector(".mucomp-aud-table thead th[data-col=LiRA]");
+    expect(th.textContent).toBe("LiRA TPR↓ better");
+    expect(th.title).toBe("LiRA TPR: TPR of LiRA at 0.1 % FPR; lower is better");
+    const cell = el.querySelector(".mucomp-aud-table tr[data-id=ft-1] td[data-col=LiRA]");
+    expect(cell.textContent).toBe("0.020");
+    expect(cell.classList.contains("mucomp-aud-better")).toBe(true);
+    expect(cell.title).toContain("95 % interval [0.010, 0.030]");
+    expect(el.querySelector(".mucomp-aud-table th[data-col=UA]")).toBeNull(); // not a privacy metric
+  });
+
+  it("redraws for the shown models' arrays only", () => {
+    const { el, store } = mount({ modelB: "ft-1", runs: ["original", "retrain", "ft-1", "ga-2"] });
+    const table = el.querySelector(".mucomp-aud-table");
+    store.set({ models: { ...store.get().models, "ga-2": { ...store.get().models["ga-2"] } } });
+    expect(el.querySelector(".mucomp-aud-table")).toBe(table);
+    store.set({ models: { ...store.get().models, "ft-1": { ...store.get().models["ft-1"] } } });
+    expect(el.querySelector(".mucomp-aud-table")).not.toBe(table);
   });
 
   it("shows the MIA-efficacy's range over shadow-sample draws on hover", () => {

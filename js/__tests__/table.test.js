@@ -1,8 +1,29 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
-  cellStyle, chooseModel, interpolate, luminance, mountTable, nextSort, paretoIds, rampT, SCHEMES, sortRows, tableStats,
+  cellStyle, chooseModel, interpolate, luminance, mountTable, nextSort, paretoIds, rampT, rowWindow, SCHEMES, sortRows,
+  tableColumns, tableStats, TARGET_FONT, TARGET_TEXT,
 } from "../panels/table.js";
+import { PURPLE } from "../lib/colors.js";
 import { makeCtx, makeStore } from "./helpers.js";
+
+/** A metric declaration as Python sends it in meta.metrics (evaluation/summary.py MetricInfo). */
+const info = (key, direction, family, extra = {}) => ({ key, label: key, description: `${key} meaning`, direction,
+  family, unit: "", target: null, interval: null, default: true, ...extra });
+/** The declarations, in table order, as mucomp_widget sends them. */
+const METRICS = [
+  info("UA", "retrain", "accuracy"), info("RA", "retrain", "accuracy"), info("TUA", "retrain", "accuracy"),
+  info("TRA", "retrain", "accuracy"), info("PS", "higher", "privacy", { interval: { key: "PS", kind: "ci" } }),
+  info("MIA", "retrain", "privacy", { interval: { key: "MIA", kind: "range" } }),
+  info("MIA-Ent", "retrain", "privacy", { default: false }), info("MIA-Loss", "retrain", "privacy", { default: false }),
+  info("AUC", "retrain", "privacy", { interval: { key: "AUC", kind: "ci" }, default: false }),
+  info("U-AUC", "target", "privacy", { target: 0.5, interval: { key: "U-AUC", kind: "ci" }, default: false }),
+  info("AvgGap", "lower", "summary"), info("RTE", "lower", "efficiency", { unit: "s" }),
+];
+const byKey = Object.fromEntries(METRICS.map((m) => [m.key, m]));
+
+/** Rows with `hp` as Python sends it: every hyperparameter of an unlearned run, {} otherwise. */
+const withHp = (runs) => runs.map((r) => ({ ...r,
+  hp: r.type === "Unlearned" ? { epochs: r.epochs, lr: r.lr, batch_size: r.batch_size } : {} }));
 
 /** A store whose subscribe() counts live subscriptions. */
 function countingStore(...args) {
@@ -20,6 +41,8 @@ function countingStore(...args) {
 let cleanups = [];
 function mount(opts = {}, overrides = {}) {
   const store = countingStore(opts, overrides);
+  const s = store.get();
+  store.set({ meta: { ...s.meta, metrics: overrides.metrics || METRICS }, runs: overrides.runs || withHp(s.runs) });
   const ctx = makeCtx(store);
   const el = document.createElement("div");
   document.body.append(el);
@@ -48,32 +71,39 @@ describe("colour scales", () => {
     expect(rampT(0.9, 0.8, 1)).toBeCloseTo(0.39);
   });
 
-  it("gives darker cells to better values in every coloured column", () => {
-    const stats = { maxTRA: 0.95, maxRTE: 100, retrain: { MIA: 0.9 } };
-    const dark = (key, v) => luminance(cellStyle(key, v, stats).background);
-    expect(dark("UA", 0.01)).toBeLessThan(dark("UA", 0.15));
-    expect(dark("TUA", 0.0)).toBeLessThan(dark("TUA", 0.1));
-    expect(dark("RA", 0.99)).toBeLessThan(dark("RA", 0.85));
-    expect(dark("TRA", 0.94)).toBeLessThan(dark("TRA", 0.85));
-    expect(dark("RTE", 5)).toBeLessThan(dark("RTE", 120));
-    expect(dark("PS", 0.9)).toBeLessThan(dark("PS", 0.3));
-    expect(dark("AvgGap", 0.01)).toBeLessThan(dark("AvgGap", 0.1));
+  it("gives darker cells to better values, by each metric's direction", () => {
+    const stats = { max: { RTE: 100 }, retrain: { UA: 0.01, RA: 0.99, MIA: 0.9 } };
+    const dark = (key, v) => luminance(cellStyle(byKey[key], v, stats).background);
+    expect(dark("UA", 0.02)).toBeLessThan(dark("UA", 0.15)); // closest to Retrain's 0.01
+    expect(dark("RA", 0.98)).toBeLessThan(dark("RA", 0.85));
     expect(dark("MIA", 0.88)).toBeLessThan(dark("MIA", 0.75));
-    expect(dark("UA", 0.5)).toBe(dark("UA", 0.2)); // ≥ 0.2 gets the lightest shade
+    expect(dark("MIA", 0.92)).toBeLessThan(dark("MIA", 1.0)); // above Retrain is worse too
+    expect(dark("U-AUC", 0.52)).toBeLessThan(dark("U-AUC", 0.7)); // closest to its target 0.5
+    expect(dark("PS", 0.9)).toBeLessThan(dark("PS", 0.3)); // higher
+    expect(dark("AvgGap", 0.01)).toBeLessThan(dark("AvgGap", 0.1)); // lower
+    expect(dark("RTE", 5)).toBeLessThan(dark("RTE", 120)); // lower, seconds
+    expect(dark("UA", 0.5)).toBe(dark("UA", 0.21)); // 0.2 or more from Retrain gets the lightest shade
   });
 
-  it("uses white text on dark cells, none for missing values or unknown columns", () => {
-    const stats = tableStats([]);
-    expect(cellStyle("UA", 0, stats).color).toBe("#ffffff");
-    expect(cellStyle("UA", 0.3, stats).color).toBe("#111827");
-    expect(cellStyle("UA", null, stats)).toBeNull();
-    expect(cellStyle("MIA", 0.5, stats)).toBeNull(); // no Retrain to compare with
-    expect(cellStyle("seed", 1, stats)).toBeNull();
+  it("colours by family: the same direction in another family uses its own scheme", () => {
+    const stats = { max: {}, retrain: null };
+    const ps = cellStyle(byKey.PS, 0.9, stats).background;
+    const made = cellStyle(info("Made", "higher", "accuracy"), 0.9, stats).background;
+    expect(ps).toBe(interpolate(SCHEMES.oranges, rampT(0.9, 0, 1)));
+    expect(made).toBe(interpolate(SCHEMES.greens, rampT(0.9, 0, 1)));
   });
 
-  it("stretches RTE over max(160 s, max RTE)", () => {
-    const a = cellStyle("RTE", 160, { maxTRA: 1, maxRTE: 400, retrain: null });
-    const b = cellStyle("RTE", 160, { maxTRA: 1, maxRTE: 10, retrain: null });
+  it("uses white text on dark cells, none for missing values or without Retrain to compare", () => {
+    const stats = tableStats([], METRICS);
+    expect(cellStyle(byKey.AvgGap, 0, stats).color).toBe("#ffffff");
+    expect(cellStyle(byKey.AvgGap, 0.3, stats).color).toBe("#111827");
+    expect(cellStyle(byKey.AvgGap, null, stats)).toBeNull();
+    expect(cellStyle(byKey.MIA, 0.5, stats)).toBeNull(); // no Retrain to compare with
+  });
+
+  it("stretches seconds over max(160 s, the slowest run)", () => {
+    const a = cellStyle(byKey.RTE, 160, { max: { RTE: 400 }, retrain: null });
+    const b = cellStyle(byKey.RTE, 160, { max: { RTE: 10 }, retrain: null });
     expect(luminance(a.background)).toBeLessThan(luminance(b.background));
   });
 });
@@ -85,6 +115,11 @@ describe("sorting, Pareto and model choice", () => {
     expect(sortRows(rows, "UA", "desc").map((r) => r.id)).toEqual(["c", "a", "d", "b"]);
     expect(sortRows(rows, "UA", "asc").map((r) => r.id)).toEqual(["d", "a", "c", "b"]);
     expect(sortRows(rows, null, null).map((r) => r.id)).toEqual(["a", "b", "c", "d"]);
+  });
+
+  it("sorts by a value function, text values as text", () => {
+    const hp = [{ id: "a", hp: { variant: "paper" } }, { id: "b", hp: {} }, { id: "c", hp: { variant: "ours" } }];
+    expect(sortRows(hp, "hp:variant", "asc", (r) => r.hp.variant).map((r) => r.id)).toEqual(["c", "a", "b"]);
   });
 
   it("cycles desc → asc → none, restarting on another column", () => {
@@ -119,12 +154,12 @@ describe("sorting, Pareto and model choice", () => {
 });
 
 describe("model table", () => {
-  it("renders one row per run with type badges and A/B radios from the store", () => {
+  it("renders one row per run with type markers and A/B radios from the store", () => {
     const { el, store } = mount();
     expect(ids(el)).toEqual(store.get().runs.map((r) => r.id));
-    const badges = [...el.querySelectorAll("tbody .mucomp-tbl-badge")].map((b) => b.textContent);
-    expect(badges).toEqual(["Original", "Retrain", "Unlearned"]);
-    expect(el.querySelector("tbody .mucomp-tbl-badge").style.background).toBe("rgb(243, 244, 246)");
+    const dots = [...el.querySelectorAll("tbody .mucomp-tbl-typedot")].map((b) => b.getAttribute("aria-label"));
+    expect(dots).toEqual(["Original", "Retrain", "Unlearned"]);
+    expect(row(el, "original").querySelector(".mucomp-tbl-idcell").textContent).toBe("original");
     expect(row(el, "original").querySelector(".mucomp-tbl-radio-a").checked).toBe(true);
     expect(row(el, "retrain").querySelector(".mucomp-tbl-radio-b").checked).toBe(true);
     expect(row(el, "ft-1").querySelector(".mucomp-tbl-radio-a").checked).toBe(false);
@@ -138,6 +173,116 @@ describe("model table", () => {
     row(el, "ft-1").querySelector(".mucomp-tbl-radio-a").click();
     expect(store.get()).toMatchObject({ modelA: "ft-1", modelB: "original" });
     expect(row(el, "original").querySelector(".mucomp-tbl-radio-b").checked).toBe(true);
+    expect(row(el, "ft-1").querySelector(".mucomp-tbl-radio-b").checked).toBe(false);
+  });
+
+  it("shows the A/B picker and ID first, then the default metrics, then settings that vary", () => {
+    const runs = withHp(makeStore({ runs: runs4 }).get().runs).map((r) =>
+      (r.id === "ga-2" ? { ...r, hp: { ...r.hp, lr: 0.001 } } : r)); // ft-1 and ga-2 differ in method and lr
+    const { el } = mount({ runs: runs4 }, { runs });
+    const heads = [...el.querySelectorAll("thead th")];
+    expect(heads[0].classList.contains("mucomp-tbl-pick")).toBe(true);
+    expect(heads[1].textContent).toBe("ID");
+    const keys = heads.map((th) => th.dataset.key).filter(Boolean);
+    expect(keys).toEqual(["UA", "RA", "TUA", "TRA", "PS", "MIA", "AvgGap", "RTE", "method", "hp:lr"]);
+    const lr = (id) => row(el, id).children[heads.findIndex((th) => th.dataset.key === "hp:lr")].textContent;
+    expect([lr("ft-1"), lr("ga-2")]).toEqual(["0.01", "0.001"]);
+    expect(lr("retrain")).toBe("–");
+  });
+
+  it("keeps constant columns behind a labelled toggle", () => {
+    const { el } = mount({ runs: runs4 });
+    const btn = el.querySelector(".mucomp-tbl-constbtn");
+    // type, base, epochs, lr, batch_size, seed are the same for both unlearned runs
+    expect(btn.textContent).toBe("Show 6 constant columns");
+    expect(header(el, "type")).toBeNull();
+    btn.click();
+    expect(el.querySelector(".mucomp-tbl-constbtn").getAttribute("aria-expanded")).toBe("true");
+    expect(el.querySelector(".mucomp-tbl-constbtn").textContent).toBe("Hide 6 constant columns");
+    expect(["type", "base", "hp:epochs", "hp:lr", "hp:batch_size", "seed"].every((k) => header(el, k))).toBe(true);
+    expect(header(el, "hp:batch_size").textContent).toContain("BS");
+    expect(row(el, "ft-1").querySelector(".mucomp-tbl-badge").textContent).toBe("Unlearned");
+  });
+
+  it("treats a setting present in some unlearned rows only as varying", () => {
+    const rows = [
+      { id: "a", type: "Unlearned", method: "ga", hp: { lr: 0.1 } },
+      { id: "b", type: "Unlearned", method: "ga", hp: { lr: 0.1, clip: 5 } },
+      { id: "r", type: "Retrain", hp: {} },
+    ];
+    const { varying, constant } = tableColumns({ metrics: METRICS }, rows, new Map());
+    expect(varying.map((c) => c.key)).toEqual(["hp:clip"]);
+    expect(constant.map((c) => c.key)).toEqual(["type", "method", "base", "hp:lr", "seed"]);
+  });
+
+  it("picks Model B by a row click and Model A by Shift+click among 125 rows, without rebuilding rows", () => {
+    const base = withHp(makeStore().get().runs);
+    const many = [...base, ...Array.from({ length: 122 }, (_, i) => ({ ...base[2], id: `ft-${i + 2}`,
+      lr: 0.001 * (i + 1), hp: { ...base[2].hp, lr: 0.001 * (i + 1) }, has_trace: false }))];
+    const { el, store } = mount({}, { runs: many });
+    expect(ids(el).length).toBe(125);
+    const before = [...el.querySelectorAll("tbody tr")];
+    const target = row(el, "ft-60");
+    target.dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+    store.set({ hovered: 7 });
+    target.querySelector("td.mucomp-tbl-num").click();
+    expect(store.get().modelB).toBe("ft-60");
+    expect(target.classList.contains("mucomp-tbl-b")).toBe(true);
+    expect(target.querySelector(".mucomp-tbl-radio-b").checked).toBe(true);
+    row(el, "ft-99").querySelector("td.mucomp-tbl-num").dispatchEvent(new MouseEvent("click", { bubbles: true, shiftKey: true }));
+    expect(store.get()).toMatchObject({ modelA: "ft-99", modelB: "ft-60" });
+    expect(row(el, "original").classList.contains("mucomp-tbl-a")).toBe(false);
+    expect(row(el, "ft-99").querySelector(".mucomp-tbl-radio-a").checked).toBe(true);
+    // another run's arrays arriving do not touch the table either
+    store.set({ models: { ...store.get().models, "ft-7": { trace: null } } });
+    expect([...el.querySelectorAll("tbody tr")]).toEqual(before);
+    expect(target.title).toContain("Shift+click");
+  });
+
+  it("draws only the rows in view of a long table, keeping drawn rows and focus while it scrolls", () => {
+    // jsdom has no layout: give the scroll box a height (rows keep the default 28 px)
+    const height = vi.spyOn(Element.prototype, "clientHeight", "get")
+      .mockImplementation(function () { return this.classList.contains("mucomp-tbl-scroll") ? 280 : 0; });
+    try {
+      const base = withHp(makeStore().get().runs);
+      const many = [...base, ...Array.from({ length: 122 }, (_, i) => ({ ...base[2], id: `ft-${i + 2}`, has_trace: false }))];
+      const { el, store } = mount({}, { runs: many });
+      const tbody = el.querySelector("tbody");
+      expect(ids(el)).toEqual(many.slice(0, 20).map((r) => r.id)); // 10 in view, 10 to spare
+      expect(tbody.style.getPropertyValue("--mc-tbl-below")).toBe(`${105 * 28}px`);
+      const scroll = el.querySelector(".mucomp-tbl-scroll");
+      scroll.scrollTop = 50 * 28;
+      scroll.dispatchEvent(new Event("scroll"));
+      expect(ids(el)).toEqual(many.slice(40, 70).map((r) => r.id));
+      expect(tbody.style.getPropertyValue("--mc-tbl-above")).toBe(`${40 * 28}px`);
+      const kept = row(el, many[60].id);
+      kept.querySelector(".mucomp-tbl-radio-a").focus();
+      scroll.scrollTop = 65 * 28;
+      scroll.dispatchEvent(new Event("scroll"));
+      expect(ids(el)).toEqual(many.slice(55, 85).map((r) => r.id));
+      expect(row(el, many[60].id)).toBe(kept);
+      expect(document.activeElement).toBe(kept.querySelector(".mucomp-tbl-radio-a"));
+      row(el, many[80].id).querySelector("td.mucomp-tbl-num").click(); // a row drawn by scrolling picks too
+      expect(store.get().modelB).toBe(many[80].id);
+      el.querySelector(".mucomp-tbl-allrows").click();
+      expect(ids(el).length).toBe(125);
+    } finally {
+      height.mockRestore();
+    }
+  });
+
+  it("computes the rows to draw from the scroll position", () => {
+    expect(rowWindow(0, 280, 28, 125, 10)).toEqual({ first: 0, last: 10, start: 0, end: 20 });
+    expect(rowWindow(1400, 280, 28, 125, 10)).toEqual({ first: 50, last: 60, start: 40, end: 70 });
+    expect(rowWindow(5000, 280, 28, 125, 10)).toEqual({ first: 125, last: 125, start: 115, end: 125 });
+    expect(rowWindow(-28, 280, 28, 5, 10)).toEqual({ first: 0, last: 5, start: 0, end: 5 });
+  });
+
+  it("ignores row clicks on the controls inside the row", () => {
+    const { el, store } = mount();
+    row(el, "ft-1").querySelector(".mucomp-tbl-idbtn").click();
+    row(el, "ft-1").querySelector(".mucomp-tbl-del").click();
+    expect(store.get().modelB).toBe("retrain");
   });
 
   it("cycles sorting by header clicks with nulls last in the rendered order", () => {
@@ -164,15 +309,65 @@ describe("model table", () => {
     expect(el.querySelector(".mucomp-tbl-menu summary").textContent).toContain("3/4");
   });
 
-  it("takes header titles from meta.columns and adds optional metric columns", () => {
-    const { el, store } = mount();
-    expect(header(el, "UA").title).toContain(store.get().meta.columns.UA);
-    expect(header(el, "AvgGap").title).toContain("gap");
+  it("labels, titles and orders metric columns from meta.metrics, a new one included", () => {
+    const made = info("F1", "lower", "accuracy", { label: "Forget F1", description: "F1 on the forget set" });
+    const runs = withHp(makeStore().get().runs).map((r, i) => ({ ...r, F1: [0.5, 0.1, 0.3][i] }));
+    const { el } = mount({}, { metrics: [...METRICS.slice(0, 2), made, ...METRICS.slice(2)], runs });
+    expect([...el.querySelectorAll("thead th[data-key]")].map((th) => th.dataset.key).slice(0, 3)).toEqual(["UA", "RA", "F1"]);
+    const th = header(el, "F1");
+    expect(th.querySelector("button").textContent).toContain("Forget F1 ↓");
+    expect(th.title).toContain("F1 on the forget set; lower is better");
+    expect(th.title).toContain("Retrain: 0.100");
+    expect(header(el, "UA").querySelector("button").textContent).toContain("UA ≈R");
+    expect(header(el, "PS").querySelector("button").textContent).toContain("PS ↑");
+    expect(el.querySelector('input[data-focus="column:F1"]').closest("label").textContent).toBe("Forget F1");
+  });
+
+  it("shows the gap to Retrain in unlearned rows and Retrain's value in the header", () => {
+    const { el } = mount(); // UA: retrain 0.02, ft-1 0.04; PS: retrain 1, ft-1 0.5
+    const cell = (id, key) => row(el, id).children[[...el.querySelectorAll("thead th")].indexOf(header(el, key))];
+    expect(cell("ft-1", "UA").textContent).toBe("0.040Δ+0.020");
+    expect(cell("ft-1", "PS").querySelector(".mucomp-tbl-gap").textContent).toBe("Δ−0.500");
+    expect(cell("ft-1", "RTE").textContent).toBe("4.5Δ+1.5");
+    expect(cell("retrain", "UA").textContent).toBe("0.020");
+    expect(cell("original", "UA").querySelector(".mucomp-tbl-gap")).toBeNull();
+    expect(header(el, "UA").querySelector(".mucomp-tbl-ref").textContent).toBe("R 0.020");
+    expect(row(el, "retrain").classList.contains("mucomp-tbl-refrow")).toBe(true);
+  });
+
+  it("marks the best unlearned value by the metric's direction", () => {
+    const { el } = mount({ runs: runs4 }); // UA ft-1 0.04, ga-2 0.06 (Retrain 0.02); PS 0.5, 0.6
+    const best = (key) => [...el.querySelectorAll("tbody td.mucomp-tbl-top")]
+      .filter((td) => td.parentElement.children[[...el.querySelectorAll("thead th")].indexOf(header(el, key))] === td)
+      .map((td) => td.parentElement.dataset.id);
+    expect(best("UA")).toEqual(["ft-1"]); // closer to Retrain
+    expect(best("PS")).toEqual(["ga-2"]); // higher
+    expect(best("RTE")).toEqual(["ft-1"]); // lower: 4.5 s vs 6 s
+    expect(best("RA")).toEqual([]); // a tie stands out nowhere
+  });
+
+  it("lists RTE once, with its unit, in the table and the Columns menu", () => {
+    const { el } = mount();
+    expect(el.querySelectorAll('th[data-key="RTE"]').length).toBe(1);
+    expect(header(el, "RTE").querySelector("button").textContent).toContain("RTE (s)");
+    const box = el.querySelector('input[data-focus="column:RTE"]');
+    expect(box.closest("label").textContent).toBe("RTE (s)");
+    expect(box.checked).toBe(true);
+    expect(el.querySelectorAll('input[data-focus="column:RTE"]').length).toBe(1);
+    box.checked = false;
+    box.dispatchEvent(new Event("change"));
+    expect(header(el, "RTE")).toBeNull();
+    expect(el.querySelector('input[data-focus="column:RTE"]').checked).toBe(false);
+  });
+
+  it("adds optional metric columns from the Columns menu", () => {
+    const { el } = mount();
     expect(header(el, "AUC")).toBeNull();
     const box = el.querySelector('input[data-focus="column:AUC"]');
+    expect(box.checked).toBe(false);
     box.checked = true;
     box.dispatchEvent(new Event("change"));
-    expect(header(el, "AUC").title).toContain(store.get().meta.columns.AUC);
+    expect(header(el, "AUC").title).toContain("AUC meaning; closest to Retrain is best");
   });
 
   it("deletes after two clicks, once, and only unlearned/uploaded rows", () => {
@@ -200,19 +395,31 @@ describe("model table", () => {
     expect(row(el, "ft-1").querySelector(".mucomp-tbl-del").disabled).toBe(true);
   });
 
-  it("opens the epoch-wise chart for ft-1 and closes it on Esc", () => {
+  it("opens the epoch-wise chart from the ID, with a line per declared metric, and closes it on Esc", () => {
     const { el, store } = mount();
-    row(el, "original").querySelector("td").click();
-    expect(store.get().traceRun).toBeNull(); // no trace there
-    row(el, "ft-1").querySelector("td:nth-child(3)").click();
+    expect(row(el, "original").querySelector(".mucomp-tbl-idbtn")).toBeNull(); // no trace there
+    row(el, "ft-1").querySelector(".mucomp-tbl-idbtn").click();
     expect(store.get().traceRun).toBe("ft-1");
+    expect(row(el, "ft-1").classList.contains("mucomp-tbl-open")).toBe(true);
     const box = el.querySelector(".mucomp-tbl-tracebox");
     expect(box.hidden).toBe(false);
     expect(box.textContent).toContain("Epoch-wise metrics (ft-1)");
-    expect(box.querySelectorAll("path.mucomp-tbl-line").length).toBe(6);
+    // the trace holds UA, RA, TUA, TRA, PS, MIA and AvgGap
+    expect([...box.querySelectorAll("path.mucomp-tbl-line")].map((p) => p.dataset.key))
+      .toEqual(["UA", "RA", "TUA", "TRA", "PS", "MIA", "AvgGap"]);
     document.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape" }));
     expect(store.get().traceRun).toBeNull();
     expect(box.hidden).toBe(true);
+  });
+
+  it("redraws the epoch-wise chart only when its run's arrays change", () => {
+    const { el, store } = mount({}, { traceRun: "ft-1" });
+    const chart = el.querySelector(".mucomp-tbl-tracebox svg");
+    store.set({ models: { ...store.get().models, retrain: { ...store.get().models.retrain } } });
+    expect(el.querySelector(".mucomp-tbl-tracebox svg")).toBe(chart);
+    const ft = store.get().models["ft-1"];
+    store.set({ models: { ...store.get().models, "ft-1": { ...ft, trace: { ...ft.trace, epoch: [0, 1, 5] } } } });
+    expect(el.querySelector(".mucomp-tbl-tracebox svg")).not.toBe(chart);
   });
 
   it("marks the best epoch and closes the chart with its button", () => {
@@ -224,12 +431,14 @@ describe("model table", () => {
     expect(store.get().traceRun).toBeNull();
   });
 
-  it("expands the table without the height cap", () => {
+  it("shows all rows without the height cap on request", () => {
     const { el } = mount();
+    const btn = el.querySelector(".mucomp-tbl-allrows");
+    expect(btn.textContent).toBe("Show all rows");
     expect(el.querySelector(".mucomp-tbl-scroll").classList.contains("mucomp-tbl-expanded")).toBe(false);
-    el.querySelector(".mucomp-tbl-expand").click();
+    btn.click();
     expect(el.querySelector(".mucomp-tbl-scroll").classList.contains("mucomp-tbl-expanded")).toBe(true);
-    expect(el.querySelector(".mucomp-tbl-expand").getAttribute("aria-pressed")).toBe("true");
+    expect(btn.getAttribute("aria-pressed")).toBe("true");
   });
 
   it("shows the trade-off scatter: Retrain labelled, click sets Model B, front outlined", () => {
@@ -245,7 +454,26 @@ describe("model table", () => {
     expect(el.querySelector(".mucomp-tbl-readout").textContent).toContain("ga-2");
     ga.dispatchEvent(new MouseEvent("click"));
     expect(store.get().modelB).toBe("ga-2");
+    expect(el.querySelector(`circle.mucomp-tbl-ring[stroke="${PURPLE}"]`).getAttribute("cx"))
+      .toBe(el.querySelector('circle[data-id="ga-2"]').getAttribute("cx")); // Model B's ring moved there
     expect(el.querySelector(".mucomp-tbl-caption").textContent).toContain("Pareto");
+  });
+
+  it("keeps the Retrain label inside the trade-off plot wherever Retrain lies", () => {
+    // a generous bound on the label's width: 0.7 em per character
+    const width = TARGET_TEXT.length * 0.7 * TARGET_FONT;
+    for (const [TRA, PS] of [[0.99, 1], [0.5, 1], [0.5, 0.2], [0.2, 0.5]]) {
+      const runs = withHp(makeStore({ runs: runs4 }).get().runs).map((r) => (r.type === "Retrain" ? { ...r, TRA, PS } : r));
+      const { el } = mount({ runs: runs4 }, { runs });
+      el.querySelector('[data-focus="view:tradeoff"]').click();
+      const label = el.querySelector(".mucomp-tbl-target");
+      const W = Number(el.querySelector("svg.mucomp-tbl-chart").getAttribute("viewBox").split(" ")[2]);
+      const x = Number(label.getAttribute("x")), y = Number(label.getAttribute("y"));
+      const left = label.getAttribute("text-anchor") === "end" ? x - width : x;
+      expect(left).toBeGreaterThanOrEqual(0);
+      expect(left + width).toBeLessThanOrEqual(W);
+      expect(y).toBeGreaterThanOrEqual(TARGET_FONT);
+    }
   });
 
   it("keeps focus on a radio across re-renders", () => {

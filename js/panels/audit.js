@@ -1,19 +1,20 @@
 // Privacy Audit: log-log ROC curves of two membership questions, as the privacy community
 // plots them (LiRA / Privacy Meter: both axes 1e-5..1, dashed diagonal, AUC and TPR at low
-// FPR), and a compact table of the MIA families with their direction and the Retrain value.
+// FPR), and a compact table of the privacy metrics (family "privacy" in meta.metrics) with
+// their direction, interval and the Retrain value.
 // With n non-members no FPR between 0 and 1/n can be observed: the log plot greys out that
 // strip and the TPR at a target FPR below 1/n reads "n/a", with Python's reason on hover.
 
 import { scaleLinear, scaleLog } from "d3-scale";
 import { EMERALD, PURPLE, RETRAIN_GRAY, palette } from "../lib/colors.js";
 import { fmt, h, hiDpiCanvas } from "../lib/dom.js";
-import { changed } from "../lib/store.js";
+import { changed, modelsChanged } from "../lib/store.js";
 import { retrainIdOf } from "../lib/attack.js";
+import { bestIds, directionHint, directionText, metricsOf, metricTitle } from "../lib/metric-info.js";
 
 const FLOOR = 1e-5;
 const HEIGHT = 260;
 const MARGIN = { top: 8, right: 10, bottom: 34, left: 44 };
-const MIA_COLUMNS = ["MIA", "MIA-Ent", "MIA-Loss", "AUC", "U-AUC", "PS"];
 const CHARTS = [
   { key: "heldout", ci: "AUC", title: "Forget (members) vs held-out (non-members)",
     sub: "logit-scaled confidence; how much the forget set still looks like training data" },
@@ -34,11 +35,8 @@ function tprStat(roc, key, label) {
     `TPR@${label} FPR ${v == null && reason ? "n/a" : pct(v)}`);
 }
 
-/** Interval cells: what each kind of interval is, for the hover text. */
-const INTERVALS = {
-  AUC: "95 % interval", "U-AUC": "95 % interval", PS: "95 % interval",
-  MIA: "range over random choices of the shadow samples",
-};
+/** What each kind of declared interval is, for the hover text. */
+const INTERVAL_KINDS = { ci: "95 % interval", range: "range over random choices of the shadow samples" };
 
 /**
  * Models to show: A, B and Retrain, each once.
@@ -62,15 +60,6 @@ function entriesOf(state) {
 function swatch(entry) {
   return h("span", { class: "mucomp-aud-swatch",
     style: { borderTopColor: entry.color, borderTopStyle: entry.dash.length ? "dashed" : "solid" } });
-}
-
-/** "≈ Retrain" / "↑ better" ... from a column's description in meta.columns (MIA default: ≈ Retrain). */
-function guidance(desc = "") {
-  if (/0\.5 is best/.test(desc)) return "≈ 0.5";
-  if (/close to Retrain/i.test(desc)) return "≈ Retrain";
-  if (/higher is better/i.test(desc)) return "↑ better";
-  if (/lower is better/i.test(desc)) return "↓ better";
-  return "≈ Retrain";
 }
 
 // ---------------------------------------------------------------- ROC chart
@@ -210,41 +199,32 @@ function createRocChart(spec, store, isLog) {
   };
 }
 
-// ---------------------------------------------------------------- MIA table
-
-function closerId(entries, runs, col) {
-  const rowOf = (id) => runs.find((r) => r.id === id);
-  const ref = entries.find((e) => e.isRetrain);
-  const target = (ref && rowOf(ref.id)?.[col]) ?? (col === "U-AUC" ? 0.5 : null);
-  const candidates = entries.filter((e) => !e.isRetrain && rowOf(e.id)?.[col] != null);
-  if (target == null || candidates.length < 2) return null;
-  const gap = (e) => Math.abs(rowOf(e.id)[col] - target);
-  const [a, b] = candidates;
-  return gap(a) === gap(b) ? null : gap(a) < gap(b) ? a.id : b.id;
-}
+// ---------------------------------------------------------------- privacy table
 
 function miaTable(entries, state) {
   const { runs = [], meta = {}, models = {} } = state;
-  const head = h("tr", {}, h("th", { scope: "col" }, "Model"), ...MIA_COLUMNS.map((col) => {
-    const desc = meta.columns?.[col] ?? "";
-    return h("th", { scope: "col", title: desc, "data-col": col },
-      h("span", {}, col), h("span", { class: "mucomp-aud-guide" }, guidance(desc)));
-  }));
-  const closer = Object.fromEntries(MIA_COLUMNS.map((col) => [col, closerId(entries, runs, col)]));
+  const rowOf = (id) => runs.find((r) => r.id === id) || {};
+  const metrics = metricsOf(meta).filter((m) => m.family === "privacy");
+  const retrain = rowOf(entries.find((e) => e.isRetrain)?.id);
+  const compared = entries.filter((e) => !e.isRetrain).map((e) => ({ ...rowOf(e.id), id: e.id }));
+  const better = Object.fromEntries(metrics.map((m) => [m.key, bestIds(m, compared, (r) => r[m.key], retrain[m.key])]));
+  const head = h("tr", {}, h("th", { scope: "col" }, "Model"), ...metrics.map((m) =>
+    h("th", { scope: "col", title: metricTitle(m), "data-col": m.key },
+      h("span", {}, m.label), h("span", { class: "mucomp-aud-guide" }, directionHint(m)))));
   const body = entries.map((e) => {
-    const row = runs.find((r) => r.id === e.id) || {};
+    const row = rowOf(e.id);
     return h("tr", { "data-id": e.id },
       h("th", { scope: "row" }, swatch(e), e.label),
-      ...MIA_COLUMNS.map((col) => {
-        const ci = INTERVALS[col] && models[e.id]?.ci?.[col];
-        const best = closer[col] === e.id;
-        return h("td", { class: best ? "mucomp-aud-closer" : "", "data-col": col,
-          title: [ci ? `${INTERVALS[col]} [${fmt(ci[0])}, ${fmt(ci[1])}]` : "", best ? "closer to Retrain" : ""]
-            .filter(Boolean).join(" · ") || null }, fmt(row[col]));
+      ...metrics.map((m) => {
+        const ci = m.interval && models[e.id]?.ci?.[m.interval.key];
+        const best = better[m.key].has(e.id);
+        return h("td", { class: best ? "mucomp-aud-better" : "", "data-col": m.key,
+          title: [ci ? `${INTERVAL_KINDS[m.interval.kind] || m.interval.kind} [${fmt(ci[0])}, ${fmt(ci[1])}]` : "",
+            best ? `the better one: ${directionText(m)}` : ""].filter(Boolean).join(" · ") || null }, fmt(row[m.key]));
       }));
   });
   return h("table", { class: "mucomp-aud-table" },
-    h("caption", {}, "MIA families (hover a header for its meaning; the value closer to Retrain is highlighted)"),
+    h("caption", {}, "Privacy metrics (hover a header for its meaning; the better of A and B by the column's direction is highlighted)"),
     h("thead", {}, head), h("tbody", {}, ...body));
 }
 
@@ -289,7 +269,8 @@ export function mountAudit(el, ctx) {
   }) : null;
   ro?.observe(root);
   const unsub = store.subscribe((s, prev) => {
-    if (changed(s, prev, "models", "runs", "meta", "modelA", "modelB")) render();
+    // only the shown models' arrays matter: other runs arriving redraw nothing
+    if (changed(s, prev, "runs", "meta", "modelA", "modelB") || modelsChanged(s, prev, entriesOf(s).map((e) => e.id))) render();
     else if (changed(s, prev, "theme")) charts.forEach((c) => c.draw());
   });
   charts.forEach((c) => c.setWidth(320));

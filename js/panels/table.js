@@ -1,12 +1,15 @@
-// Model Screening table: one row per run, Model A/B choice, sorting, a method filter,
-// reference-style cell colours, epoch-wise traces, deletion, and a "Trade-off" scatter
-// (TRA vs PS, area = RTE) with the Pareto front.
+// Model Screening table: one row per run, metrics first (with the gap to Retrain), then the
+// hyperparameters that vary among the runs shown, the constant ones on request; a row click
+// picks Model B (Shift+click: Model A); sorting, a method filter, colours by the metric's
+// family and direction (meta.metrics), epoch-wise traces, deletion, and a "Trade-off"
+// scatter (TRA vs PS, area = RTE) with the Pareto front.
 
 import { scaleLinear, scaleSqrt } from "d3-scale";
 import { line } from "d3-shape";
 import { fmt, h } from "../lib/dom.js";
-import { changed } from "../lib/store.js";
+import { changed, modelsChanged } from "../lib/store.js";
 import { EMERALD, PURPLE, typeColor } from "../lib/colors.js";
+import { bestIds, directionHint, metricLabel, metricsOf, metricTitle } from "../lib/metric-info.js";
 
 // ------------------------------------------------------------------ colour scales
 
@@ -17,9 +20,14 @@ export const SCHEMES = {
   oranges: ["#fff5eb", "#fee6ce", "#fdd0a2", "#fdae6b", "#fd8d3c", "#f16913", "#d94801", "#a63603", "#7f2704"],
   greys: ["#ffffff", "#f0f0f0", "#d9d9d9", "#bdbdbd", "#969696", "#737373", "#525252", "#252525", "#000000"],
 };
+/** The reference's colours per metric family; other families are grey. */
+const FAMILY_SCHEME = { accuracy: "greens", efficiency: "blues", privacy: "oranges", summary: "greys" };
 const RAMP_LO = 0.03;
 const RAMP_HI = 0.75;
-const MIA_FAMILY = ["MIA", "MIA-Ent", "MIA-Loss", "AUC", "U-AUC"];
+/** Distance from the best value (of a fraction) that gets the lightest shade, as the reference's UA. */
+const NEAR = 0.2;
+/** Seconds that get the lightest shade at least (the reference's RT ramp: 160 s → 0). */
+const SECONDS_LIGHT = 160;
 
 const hexRgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
 
@@ -54,46 +62,46 @@ export function rampT(v, light, dark) {
   return RAMP_LO + (RAMP_HI - RAMP_LO) * Math.min(1, Math.max(0, u));
 }
 
-/** Table-wide numbers the scales depend on. */
-export function tableStats(runs) {
-  const vals = (k) => runs.map((r) => r[k]).filter(Number.isFinite);
-  return {
-    maxTRA: Math.max(0, ...vals("TRA")),
-    maxRTE: Math.max(0, ...vals("RTE")),
-    retrain: runs.find((r) => r.type === "Retrain") || null,
-  };
+/**
+ * Table-wide numbers the scales depend on: each metric's largest value and the Retrain row.
+ * @param {import("../lib/types.js").Row[]} runs
+ * @param {import("../lib/metric-info.js").MetricInfo[]} metrics
+ */
+export function tableStats(runs, metrics) {
+  const max = Object.fromEntries(metrics.map((m) =>
+    [m.key, Math.max(0, ...runs.map((r) => r[m.key]).filter(Number.isFinite))]));
+  return { max, retrain: runs.find((r) => r.type === "Retrain") || null };
 }
 
 /**
- * Scheme and domain of a column: [scheme, value, light end, dark end], or null when
- * the column is not coloured. Darker always means better.
+ * Scheme and domain of a metric's cell: [scheme, value, light end, dark end], or null when
+ * it cannot be coloured. Darker is always better, by the metric's direction: closeness to
+ * Retrain's value or the target; fractions over [0, 1] (higher) or [0.2, 0] (lower);
+ * other units over the table's range (seconds: at least 160 s, as the reference).
  */
-function colourRule(key, v, stats) {
-  switch (key) {
-    case "UA": case "TUA": return ["greens", v, 0.2, 0];
-    case "RA": return ["greens", v, 0.8, 1];
-    case "TRA": return ["greens", v, 0.8, Math.max(0.8, stats.maxTRA)];
-    case "RTE": return ["blues", v, Math.max(160, stats.maxRTE), 0];
-    case "PS": return ["oranges", v, 0, 1];
-    case "AvgGap": return ["greys", v, 0.2, 0];
-    default: {
-      const ref = stats.retrain?.[key];
-      if (!MIA_FAMILY.includes(key) || !Number.isFinite(ref)) return null;
-      return ["oranges", Math.abs(v - ref), 0.2, 0]; // closeness to Retrain
-    }
+function colourRule(m, v, stats) {
+  const scheme = FAMILY_SCHEME[m.family] || "greys";
+  const near = (ref) => (Number.isFinite(ref) ? [scheme, Math.abs(v - ref), NEAR, 0] : null);
+  const top = stats.max[m.key] ?? 0;
+  switch (m.direction) {
+    case "retrain": return near(stats.retrain?.[m.key]);
+    case "target": return near(m.target);
+    case "higher": return [scheme, v, 0, m.unit ? top : 1];
+    case "lower": return m.unit ? [scheme, v, Math.max(m.unit === "s" ? SECONDS_LIGHT : 0, top), 0] : [scheme, v, NEAR, 0];
+    default: return null;
   }
 }
 
 /**
- * Background and text colour of a metric cell, or null (missing value, uncoloured column).
- * @param {string} key    column ("UA", "RTE", ...)
+ * Background and text colour of a metric cell, or null (missing value, no Retrain to compare).
+ * @param {import("../lib/metric-info.js").MetricInfo} m  the metric's declaration
  * @param {number|null} v
  * @param {ReturnType<typeof tableStats>} stats
  * @returns {{background: string, color: string}|null}
  */
-export function cellStyle(key, v, stats) {
+export function cellStyle(m, v, stats) {
   if (!Number.isFinite(v)) return null;
-  const rule = colourRule(key, v, stats);
+  const rule = colourRule(m, v, stats);
   if (!rule) return null;
   const [scheme, value, light, dark] = rule;
   const background = interpolate(SCHEMES[scheme], rampT(value, light, dark));
@@ -105,16 +113,17 @@ export function cellStyle(key, v, stats) {
 const missing = (v) => v == null || Number.isNaN(v);
 
 /**
- * Rows sorted by `key` ("desc" | "asc"); missing values always last; stable; a copy.
- * With no key or direction the order is unchanged.
+ * Rows sorted by `key` ("desc" | "asc"); missing values always last; numbers by value, other
+ * values as text; stable; a copy. With no key or direction the order is unchanged.
+ * @param {(row: object) => any} [value]  the sort value of a row (default: row[key])
  */
-export function sortRows(rows, key, dir) {
+export function sortRows(rows, key, dir, value = (r) => r[key]) {
   if (!key || !dir) return rows.slice();
   const sign = dir === "asc" ? 1 : -1;
   return rows.slice().sort((a, b) => {
-    const x = a[key], y = b[key];
+    const x = value(a), y = value(b);
     if (missing(x) || missing(y)) return Number(missing(x)) - Number(missing(y));
-    return sign * (x - y);
+    return sign * (typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y)));
   });
 }
 
@@ -149,57 +158,72 @@ export function chooseModel(state, side, id) {
 
 // ------------------------------------------------------------------ columns
 
-const FIXED_INFO = {
-  id: ["ID", "run id"],
+/** Label and meaning of the run fields and of the common hyperparameters. */
+const FIELD_INFO = {
   type: ["Type", "Original, Retrain (the target), Unlearned or Uploaded"],
   method: ["Method", "unlearning method"],
   base: ["Base", "model the run started from"],
+  seed: ["Seed", "random seed of the run"],
   epochs: ["Epoch", "training epochs"],
   batch_size: ["BS", "batch size"],
   lr: ["LR", "learning rate"],
-  RTE: ["RTE", "run-time efficiency: seconds the run took; lower is better"],
 };
-const DEFAULT_METRICS = ["UA", "RA", "TUA", "TRA", "PS", "MIA", "AvgGap"];
-const FALLBACK_EXTRA = ["MIA-Ent", "MIA-Loss", "AUC", "U-AUC"];
-const TRACE_LINES = [
-  ["UA", "#2563eb", ""], ["TUA", "#2563eb", "4 3"], ["RA", "#16a34a", ""], ["TRA", "#16a34a", "4 3"],
-  ["PS", "#ea580c", ""], ["AvgGap", "#6b7280", "2 2"],
-];
-
-/** Metric keys in table order (meta.columns), split into default and optional ones. */
-function metricKeys(meta) {
-  const all = Object.keys(meta.columns || {});
-  const keys = all.length ? all : [...DEFAULT_METRICS, ...FALLBACK_EXTRA];
-  return { all: keys, extra: keys.filter((k) => !DEFAULT_METRICS.includes(k)) };
-}
-
-/** Visible data columns: {key, label, title, sortable}. */
-function visibleColumns(meta, extras) {
-  const info = (key) => FIXED_INFO[key] || [key, (meta.columns || {})[key] || key];
-  const col = (key, sortable) => {
-    const [label, desc] = info(key);
-    return { key, label, title: `${label}: ${desc}`, sortable };
-  };
-  const metrics = metricKeys(meta).all.filter((k) => DEFAULT_METRICS.includes(k) || extras.has(k));
-  return [
-    ...["id", "type", "method", "base"].map((k) => col(k, false)),
-    ...["epochs", "batch_size", "lr", ...metrics, "RTE"].map((k) => col(k, true)),
-  ];
-}
 
 const methodLabel = (meta, name) => (meta.methods || []).find((m) => m.name === name)?.label || name;
 const filterKey = (row) => row.method ?? row.type;
-const fmtLr = (v) => (missing(v) ? "–" : String(Number(Number(v).toPrecision(3))));
 
-function cellText(meta, row, key) {
-  const v = row[key];
-  if (key === "id") return row.id;
-  if (key === "method") return row.method ? methodLabel(meta, row.method) : "–";
-  if (key === "base") return row.base ?? "–";
-  if (key === "epochs" || key === "batch_size") return missing(v) ? "–" : String(v);
-  if (key === "lr") return fmtLr(v);
-  if (key === "RTE") return fmt(v, 1);
-  return fmt(v);
+/** A setting as text: numbers to 4 significant digits (1e-4 stays "0.0001"), "–" for none. */
+function settingText(v) {
+  if (missing(v)) return "–";
+  if (typeof v === "number") return String(Number(v.toPrecision(4)));
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
+}
+
+/**
+ * @typedef {{key: string, label: string, title: string, value: (row: object) => any,
+ *   text: (row: object) => string, metric?: import("../lib/metric-info.js").MetricInfo}} Column
+ */
+
+/** @returns {Column} */
+function metricColumn(m) {
+  return { key: m.key, label: metricLabel(m), title: metricTitle(m), metric: m,
+    value: (r) => r[m.key], text: (r) => fmt(r[m.key], m.unit ? 1 : 3) };
+}
+
+/** @returns {Column} */
+function fieldColumn(key, meta) {
+  const [label, desc] = FIELD_INFO[key];
+  return { key, label, title: `${label}: ${desc}`, value: (r) => r[key],
+    text: key === "method" ? (r) => (r.method ? methodLabel(meta, r.method) : "–") : (r) => settingText(r[key]) };
+}
+
+/** @returns {Column} a hyperparameter from the row's `hp` */
+function hpColumn(name) {
+  const [label, desc] = FIELD_INFO[name] || [name, "hyperparameter"];
+  const value = (r) => r.hp?.[name];
+  return { key: `hp:${name}`, label, title: `${label}: ${desc} (${name})`, value, text: (r) => settingText(value(r)) };
+}
+
+/**
+ * The table's columns for the rows shown: the metrics (the default ones, or as ticked in the
+ * Columns menu), the settings that vary among the unlearned rows, and the constant ones
+ * (type first). A setting varies when it takes two values among them, or is set in some
+ * and not in others.
+ * @param {Map<string, boolean>} ticked  metric key -> shown, where the user chose
+ * @returns {{metrics: Column[], varying: Column[], constant: Column[]}}
+ */
+export function tableColumns(meta, rows, ticked) {
+  const metrics = metricsOf(meta).filter((m) => ticked.get(m.key) ?? m.default).map(metricColumn);
+  const unlearned = rows.filter((r) => r.type === "Unlearned");
+  const hpNames = [...new Set(unlearned.flatMap((r) => Object.keys(r.hp || {})))];
+  const settings = [fieldColumn("method", meta), fieldColumn("base", meta), ...hpNames.map(hpColumn), fieldColumn("seed", meta)];
+  const varies = (c) => new Set(unlearned.map((r) => JSON.stringify(c.value(r)) ?? "absent")).size > 1;
+  return { metrics, varying: settings.filter(varies), constant: [fieldColumn("type", meta), ...settings.filter((c) => !varies(c))] };
+}
+
+/** "Δ+0.030" / "Δ−1.5": a value's signed gap to Retrain's, in the metric's precision. */
+function gapText(m, d) {
+  return `Δ${d < 0 ? "−" : "+"}${fmt(Math.abs(d), m.unit ? 1 : 3)}`;
 }
 
 // ------------------------------------------------------------------ SVG helpers
@@ -240,31 +264,39 @@ function paddedDomain(values, lo, hi) {
 
 // ------------------------------------------------------------------ epoch-wise chart
 
+const TRACE_COLORS = ["#2563eb", "#16a34a", "#ea580c", "#9333ea", "#0891b2", "#6b7280", "#db2777", "#65a30d"];
+
+/** The declared metrics the trace holds, each with a colour and (every other) a dash. */
+function traceLines(meta, trace) {
+  return metricsOf(meta).filter((m) => Array.isArray(trace[m.key])).map((m, i) =>
+    ({ key: m.key, label: m.label, color: TRACE_COLORS[i % TRACE_COLORS.length], dash: i % 2 ? "4 3" : "" }));
+}
+
 /** SVG line chart of a run's epoch trace; the best epoch gets a dashed marker. */
-function traceChart(trace, bestEpoch) {
-  const epochs = trace.epoch || (trace.UA || []).map((_, i) => i);
+function traceChart(trace, bestEpoch, lines) {
+  const epochs = trace.epoch || (trace[lines[0]?.key] || []).map((_, i) => i);
   const W = 320, H = 170, M = { l: 30, r: 8, t: 8, b: 28 };
   const x = scaleLinear().domain([Math.min(...epochs), Math.max(...epochs, Math.min(...epochs) + 1)])
     .range([M.l, W - M.r]);
   const y = scaleLinear().domain([0, 1]).range([H - M.b, M.t]);
-  const lines = TRACE_LINES.filter(([k]) => Array.isArray(trace[k])).map(([k, color, dash]) => {
+  const paths = lines.map(({ key, color, dash }) => {
     const path = line().defined((d) => Number.isFinite(d[1])).x((d) => x(d[0])).y((d) => y(d[1]));
-    return svg("path", { d: path(epochs.map((e, i) => [e, trace[k][i]])), stroke: color,
-      "stroke-dasharray": dash || null, class: "mucomp-tbl-line", "data-key": k });
+    return svg("path", { d: path(epochs.map((e, i) => [e, trace[key][i]])), stroke: color,
+      "stroke-dasharray": dash || null, class: "mucomp-tbl-line", "data-key": key });
   });
   const best = Number.isFinite(bestEpoch) ? svg("g", { class: "mucomp-tbl-best" },
     svg("line", { x1: x(bestEpoch), x2: x(bestEpoch), y1: y(0), y2: y(1) }),
     svg("text", { x: x(bestEpoch) + 3, y: y(1) + 9 }, `best (${bestEpoch})`)) : null;
   return svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "mucomp-tbl-chart", role: "img",
-    "aria-label": `Epoch-wise ${TRACE_LINES.map(([k]) => k).join(", ")} over ${epochs.length} epochs` },
-  axes(x, y, { xLabel: "epoch", yLabel: "value", yFmt: (v) => v.toFixed(1), xInt: true }), lines, best);
+    "aria-label": `Epoch-wise ${lines.map((l) => l.label).join(", ")} over ${epochs.length} epochs` },
+  axes(x, y, { xLabel: "epoch", yLabel: "value", yFmt: (v) => v.toFixed(1), xInt: true }), paths, best);
 }
 
-function traceLegend() {
-  return h("div", { class: "mucomp-tbl-legend" }, TRACE_LINES.map(([k, color, dash]) =>
+function traceLegend(lines) {
+  return h("div", { class: "mucomp-tbl-legend" }, lines.map(({ label, color, dash }) =>
     h("span", { class: "mucomp-tbl-key" },
       h("span", { class: "mucomp-tbl-swatch-line", style: { borderTopColor: color, borderTopStyle: dash ? "dashed" : "solid" } }),
-      k)));
+      label)));
 }
 
 // ------------------------------------------------------------------ trade-off scatter
@@ -308,12 +340,26 @@ function tradeoffView(rows, state, onPick) {
   axes(x, y, { xLabel: "TRA (utility) →", yLabel: "PS (privacy) →", xFmt: (v) => v.toFixed(2), yFmt: (v) => v.toFixed(1) }),
   frontPts.length > 1 ? svg("path", { d: line()(frontPts.map((r) => [x(r.TRA), y(r.PS)])), class: "mucomp-tbl-frontline" }) : null,
   dots, ring(state.modelA, EMERALD), ring(state.modelB, PURPLE),
-  retrain ? svg("text", { x: x(retrain.TRA), y: y(retrain.PS) - rOf(retrain) - 3, "text-anchor": "middle",
-    class: "mucomp-tbl-target" }, "Retrain (target)") : null);
+  retrain ? targetLabel(x(retrain.TRA), y(retrain.PS), rOf(retrain), W) : null);
   return h("div", { class: "mucomp-tbl-tradeoff" }, plot, readout, typeLegend(pts),
     h("div", { class: "mucomp-tbl-caption" },
       "Pareto front (outlined, linked): unlearned models that no other unlearned model matches or beats on TRA, PS and "
       + "RTE at once (better on at least one). A missing RTE counts as slowest. Area ∝ RTE; rings: Model A/B."));
+}
+
+/** The Retrain point's label and its font size in px (table.css). */
+export const TARGET_TEXT = "Retrain (target)";
+export const TARGET_FONT = 10;
+
+/**
+ * The "Retrain (target)" label above its point (below it when there is no room above),
+ * running inward from the point's x: it ends there in the plot's right half and starts
+ * there in the left half. Being narrower than half the plot, it is never clipped.
+ */
+function targetLabel(cx, cy, r, width) {
+  const above = cy - r - 3 >= TARGET_FONT + 2;
+  return svg("text", { x: cx, y: above ? cy - r - 3 : cy + r + TARGET_FONT + 1,
+    "text-anchor": cx > width / 2 ? "end" : "start", class: "mucomp-tbl-target" }, TARGET_TEXT);
 }
 
 function typeLegend(rows) {
@@ -324,13 +370,18 @@ function typeLegend(rows) {
 
 // ------------------------------------------------------------------ table parts
 
-function colourLegend() {
+/** Colour ramps of the families shown, and how to read the cells and pick models. */
+function colourLegend(metrics) {
   const ramp = (scheme) => `linear-gradient(to right, ${[0, 0.5, 1].map((u) =>
     interpolate(SCHEMES[scheme], RAMP_LO + (RAMP_HI - RAMP_LO) * u)).join(", ")})`;
-  return h("div", { class: "mucomp-tbl-legend", title: "Darker cells are better" },
-    [["greens", "Accuracy"], ["blues", "Efficiency"], ["oranges", "Privacy"], ["greys", "Avg. gap"]].map(([s, label]) =>
-      h("span", { class: "mucomp-tbl-key" }, h("span", { class: "mucomp-tbl-ramp", style: { background: ramp(s) } }), label)),
-    h("span", { class: "mucomp-muted" }, "darker = better"));
+  const families = [...new Set(metrics.map((c) => c.metric.family))];
+  return h("div", { class: "mucomp-tbl-legend" },
+    families.map((f) => h("span", { class: "mucomp-tbl-key" },
+      h("span", { class: "mucomp-tbl-ramp", style: { background: ramp(FAMILY_SCHEME[f] || "greys") } }),
+      f.charAt(0).toUpperCase() + f.slice(1))),
+    h("span", { class: "mucomp-muted" },
+      "darker = better (↑ higher, ↓ lower, ≈R closest to Retrain); bold: best unlearned model; Δ: gap to Retrain"),
+    h("span", { class: "mucomp-muted mucomp-tbl-help" }, "Click a row: Model B · Shift+click: Model A · click an ID: epoch-wise metrics"));
 }
 
 function typeBadge(type) {
@@ -345,6 +396,29 @@ function keepFocus(container, render) {
   if (key) [...container.querySelectorAll("[data-focus]")].find((n) => n.getAttribute("data-focus") === key)?.focus();
 }
 
+const ROW_HELP = "Click: set as Model B · Shift+click: set as Model A";
+
+/** Rows drawn beyond the visible ones on each side: a long table draws only what is in view. */
+const OVERSCAN = 10;
+/** Row height in px (table.css) until a drawn row is measured. */
+const ROW_H = 28;
+
+/**
+ * Rows to draw for a scroll box showing `viewH` px from `top` of `n` rows of `rowH` px:
+ * the visible ones [first, last) and, with `over` to spare on each side, [start, end).
+ */
+export function rowWindow(top, viewH, rowH, n, over) {
+  const first = Math.min(n, Math.max(0, Math.floor(top / rowH)));
+  const last = Math.min(n, Math.max(first, Math.ceil((top + viewH) / rowH)));
+  return { first, last, start: Math.max(0, first - over), end: Math.min(n, last + over) };
+}
+
+/** Width in ch of a column's widest cell, so that columns keep their width as rows scroll in. */
+function columnCh(col, rows) {
+  const chars = Math.max(0, ...rows.map((r) => col.text(r).length));
+  return col.metric ? Math.max(chars, 6) : chars * 1.1; // metric: room for the gap below ("Δ+0.030" at 9 px)
+}
+
 let uid = 0;
 
 /**
@@ -356,15 +430,24 @@ let uid = 0;
 export function mountTable(el, ctx) {
   const { store, send } = ctx;
   const group = `mucomp-tbl-${++uid}`;
-  const ui = { view: "table", sort: { key: null, dir: null }, hidden: new Set(), extras: new Set(),
-    expanded: false, confirm: null, deleting: new Set() };
+  const ui = { view: "table", sort: { key: null, dir: null }, hidden: new Set(), ticked: new Map(),
+    allRows: false, constant: false, confirm: null, deleting: new Set() };
   let confirmTimer = null;
+  let rowEls = new Map(); // run id -> its drawn <tr>, to mark Model A/B and the open trace in place
+  let view = null; // the table as drawn: {scroll, thead, tbody, rows, drawn, draw(row)}; null for the trade-off view
+  let rowH = ROW_H;
+  // the scroll box can get its height after the first draw (layout, fonts): draw what is then in view
+  const resizes = typeof ResizeObserver !== "undefined" ? new ResizeObserver(() => { if (view) drawRows(); }) : null;
 
   const viewBtns = h("div", { class: "mucomp-tbl-views", role: "radiogroup", "aria-label": "View" });
   const methodMenu = h("div", { class: "mucomp-tbl-menubody" });
   const columnMenu = h("div", { class: "mucomp-tbl-menubody" });
   const methodSummary = h("summary", {}, "Methods");
-  const expandBtn = h("button", { class: "mucomp-tbl-expand", "aria-pressed": "false", "data-focus": "expand", onclick: () => setUi({ expanded: !ui.expanded }) }, "Expand");
+  const allRowsBtn = h("button", { class: "mucomp-tbl-allrows", "aria-pressed": "false", "data-focus": "allrows",
+    title: "Let the table grow to its full height instead of scrolling inside a short box",
+    onclick: () => setUi({ allRows: !ui.allRows }) }, "Show all rows");
+  const constantBtn = h("button", { class: "mucomp-tbl-constbtn", "data-focus": "constant",
+    onclick: () => setUi({ constant: !ui.constant }) });
   const traceBox = h("div", { class: "mucomp-tbl-tracebox", hidden: true });
   const body = h("div", { class: "mucomp-tbl-body" });
   el.append(
@@ -372,7 +455,7 @@ export function mountTable(el, ctx) {
     h("div", { class: "mucomp-tbl-toolbar" }, viewBtns,
       h("details", { class: "mucomp-tbl-menu" }, methodSummary, methodMenu),
       h("details", { class: "mucomp-tbl-menu" }, h("summary", {}, "Columns"), columnMenu),
-      expandBtn),
+      constantBtn, allRowsBtn),
     traceBox, body);
 
   function setUi(patch) {
@@ -383,6 +466,8 @@ export function mountTable(el, ctx) {
   function choose(side, id) {
     store.set(chooseModel(store.get(), side, id));
   }
+
+  const shownRows = (runs) => runs.filter((r) => !ui.hidden.has(filterKey(r)));
 
   function drawToolbar() {
     const { runs, meta } = store.get();
@@ -395,11 +480,17 @@ export function mountTable(el, ctx) {
     methodMenu.replaceChildren(...keys.map((k) => h("label", {},
       h("input", { type: "checkbox", checked: !ui.hidden.has(k), "data-focus": `method:${k}`, onchange: (ev) => toggle(ui.hidden, k, !ev.target.checked) }),
       methodLabel(meta, k))));
-    columnMenu.replaceChildren(...metricKeys(meta).extra.map((k) => h("label", { title: (meta.columns || {})[k] || k },
-      h("input", { type: "checkbox", checked: ui.extras.has(k), "data-focus": `column:${k}`, onchange: (ev) => toggle(ui.extras, k, ev.target.checked) }),
-      k)));
-    expandBtn.setAttribute("aria-pressed", String(ui.expanded));
-    expandBtn.textContent = ui.expanded ? "Collapse" : "Expand";
+    columnMenu.replaceChildren(...metricsOf(meta).map((m) => h("label", { title: metricTitle(m) },
+      h("input", { type: "checkbox", checked: ui.ticked.get(m.key) ?? m.default, "data-focus": `column:${m.key}`,
+        onchange: (ev) => { ui.ticked.set(m.key, ev.target.checked); setUi({}); } }),
+      metricLabel(m))));
+    const n = tableColumns(meta, shownRows(runs), ui.ticked).constant.length;
+    constantBtn.hidden = ui.view !== "table";
+    constantBtn.textContent = ui.constant ? `Hide ${n} constant columns` : `Show ${n} constant columns`;
+    constantBtn.setAttribute("aria-expanded", String(ui.constant));
+    constantBtn.title = "Type, and the settings every unlearned model shown shares";
+    allRowsBtn.setAttribute("aria-pressed", String(ui.allRows));
+    allRowsBtn.classList.toggle("mucomp-active", ui.allRows);
   }
 
   function toggle(set, key, on) {
@@ -409,62 +500,144 @@ export function mountTable(el, ctx) {
 
   function drawBody() {
     const state = store.get();
-    const rows = state.runs.filter((r) => !ui.hidden.has(filterKey(r)));
-    const old = body.querySelector(".mucomp-tbl-scroll");
-    body.replaceChildren(ui.view === "tradeoff"
-      ? tradeoffView(rows, state, (id) => choose("B", id))
-      : tableView(state, sortRows(rows, ui.sort.key, ui.sort.dir)));
-    const scroll = body.querySelector(".mucomp-tbl-scroll");
-    if (old && scroll) Object.assign(scroll, { scrollTop: old.scrollTop, scrollLeft: old.scrollLeft });
-  }
-
-  function tableView(state, rows) {
-    const cols = visibleColumns(state.meta, ui.extras);
-    const stats = tableStats(state.runs);
-    const table = h("table", { class: "mucomp-tbl-table" },
-      h("thead", {}, h("tr", {}, cols.map(headerCell),
-        h("th", { class: "mucomp-tbl-side", title: "Model A (emerald)" }, "A"),
-        h("th", { class: "mucomp-tbl-side", title: "Model B (purple)" }, "B"),
-        h("th", {}, h("span", { class: "mucomp-tbl-sr" }, "Delete")))),
-      h("tbody", {}, rows.map((r) => tableRow(state, r, cols, stats))));
-    return h("div", {},
-      h("div", { class: `mucomp-tbl-scroll${ui.expanded ? " mucomp-tbl-expanded" : ""}` }, table),
-      rows.length ? null : h("div", { class: "mucomp-muted" }, "No model matches the method filter."),
-      colourLegend());
-  }
-
-  function headerCell(col) {
-    if (!col.sortable) return h("th", { title: col.title, scope: "col" }, col.label);
-    const dir = ui.sort.key === col.key ? ui.sort.dir : null;
-    return h("th", { title: col.title, scope: "col", "aria-sort": dir ? `${dir}ending` : "none", "data-key": col.key },
-      h("button", { class: "mucomp-tbl-sort", "data-focus": `sort:${col.key}`, onclick: () => setUi({ sort: nextSort(ui.sort, col.key) }) },
-        col.key === "RTE" ? "RTE (s)" : col.label, h("span", { "aria-hidden": "true" }, dir === "desc" ? " ▼" : dir === "asc" ? " ▲" : "")));
-  }
-
-  function tableRow(state, r, cols, stats) {
-    const cls = [r.id === state.modelA && "mucomp-tbl-a", r.id === state.modelB && "mucomp-tbl-b",
-      r.has_trace && "mucomp-tbl-traced", r.id === state.traceRun && "mucomp-tbl-open"].filter(Boolean).join(" ");
-    return h("tr", { "data-id": r.id, class: cls, onclick: (ev) => openTrace(ev, r) },
-      cols.map((c) => dataCell(state, r, c, stats)),
-      sideCell(state, r, "A"), sideCell(state, r, "B"), deleteCell(state, r));
-  }
-
-  function dataCell(state, r, col, stats) {
-    if (col.key === "type") return h("td", {}, typeBadge(r.type));
-    if (col.key === "id" && r.has_trace) {
-      return h("td", {}, h("button", { class: "mucomp-tbl-idbtn", "data-focus": `trace:${r.id}`,
-        "aria-label": `Epoch-wise metrics of ${r.id}`, onclick: () => store.set({ traceRun: r.id }) }, r.id));
+    const rows = shownRows(state.runs);
+    const old = view && { top: view.scroll.scrollTop, left: view.scroll.scrollLeft };
+    rowEls = new Map();
+    view = null;
+    if (ui.view === "tradeoff") return body.replaceChildren(tradeoffView(rows, state, (id) => choose("B", id)));
+    body.replaceChildren(tableView(state, rows));
+    resizes?.disconnect();
+    resizes?.observe(view.scroll);
+    drawRows(old?.top ?? 0);
+    const first = view.tbody.firstChild;
+    if (first?.offsetHeight && Math.abs(first.offsetHeight - rowH) > 0.5) { // measured: draw the right rows
+      rowH = first.offsetHeight;
+      drawRows(old?.top ?? 0);
     }
-    const style = cellStyle(col.key, r[col.key], stats);
-    return h("td", { class: col.sortable ? "mucomp-tbl-num" : "", style: style || null }, cellText(state.meta, r, col.key));
+    if (old) Object.assign(view.scroll, { scrollTop: old.top, scrollLeft: old.left });
   }
 
-  function sideCell(state, r, side) {
-    const id = side === "A" ? state.modelA : state.modelB;
-    return h("td", { class: "mucomp-tbl-side" }, h("input", {
+  /**
+   * Draw the rows in view of the scroll box (all of them with "Show all rows" or without
+   * layout), keeping the rows already drawn (and any focus in them); space above and below
+   * (table.css, --mc-tbl-above/below) stands in for the others, so the scroll bar stays true.
+   */
+  function drawRows(top = view.scroll.scrollTop) {
+    const n = view.rows.length;
+    const viewH = view.scroll.clientHeight;
+    const win = ui.allRows || !viewH ? { first: 0, last: n, start: 0, end: n }
+      : rowWindow(top - view.thead.offsetHeight, viewH, rowH, n, OVERSCAN);
+    if (view.drawn && win.first >= view.drawn.start && win.last <= view.drawn.end) return;
+    view.drawn = win;
+    const slice = view.rows.slice(win.start, win.end);
+    const ids = new Set(slice.map((r) => r.id));
+    for (const [id, tr] of rowEls) if (!ids.has(id)) tr.remove();
+    const old = rowEls;
+    rowEls = new Map();
+    let at = view.tbody.firstChild;
+    for (const r of slice) {
+      const tr = old.get(r.id) || view.draw(r);
+      rowEls.set(r.id, tr);
+      if (tr === at) at = at.nextSibling;
+      else view.tbody.insertBefore(tr, at);
+    }
+    view.tbody.style.setProperty("--mc-tbl-above", `${win.start * rowH}px`);
+    view.tbody.style.setProperty("--mc-tbl-below", `${(n - win.end) * rowH}px`);
+  }
+
+  /** Model A/B and the open trace, on the rows as they are (no rebuild). */
+  function markRows() {
+    if (!view) return drawBody();
+    const { modelA, modelB, traceRun } = store.get();
+    for (const [id, tr] of rowEls) {
+      tr.classList.toggle("mucomp-tbl-a", id === modelA);
+      tr.classList.toggle("mucomp-tbl-b", id === modelB);
+      tr.classList.toggle("mucomp-tbl-open", id === traceRun);
+      tr.querySelector(".mucomp-tbl-radio-a").checked = id === modelA;
+      tr.querySelector(".mucomp-tbl-radio-b").checked = id === modelB;
+    }
+  }
+
+  function tableView(state, shown) {
+    const { metrics, varying, constant } = tableColumns(state.meta, shown, ui.ticked);
+    const cols = [...metrics, ...varying, ...(ui.constant ? constant : [])];
+    const sortCol = [...metrics, ...varying, ...constant].find((c) => c.key === ui.sort.key);
+    const rows = sortCol ? sortRows(shown, sortCol.key, ui.sort.dir, sortCol.value) : shown;
+    const stats = tableStats(state.runs, metrics.map((c) => c.metric));
+    const candidates = shown.filter((r) => r.type === "Unlearned" || r.type === "Uploaded");
+    const best = new Map(metrics.map((c) => [c.key, bestIds(c.metric, candidates, c.value, stats.retrain?.[c.key])]));
+    const firstSetting = varying[0] || (ui.constant ? constant[0] : null);
+    const thead = h("thead", {}, h("tr", {},
+      h("th", { class: "mucomp-tbl-pick", scope: "col", title: "Model A (emerald) and Model B (purple)" },
+        h("span", { class: "mucomp-tbl-pickhead" }, "A"), h("span", { class: "mucomp-tbl-pickhead" }, "B")),
+      h("th", { class: "mucomp-tbl-idcell", scope: "col", title: "ID: run id; click one with a trace for its epoch-wise metrics",
+        style: { minWidth: `${(Math.max(0, ...rows.map((r) => r.id.length)) * 1.1 + 1.5).toFixed(1)}ch` } }, "ID"),
+      cols.map((c) => headerCell(c, stats, c === firstSetting, columnCh(c, rows))),
+      h("th", {}, h("span", { class: "mucomp-tbl-sr" }, "Delete"))));
+    const tbody = h("tbody", {});
+    const scroll = h("div", { class: `mucomp-tbl-scroll${ui.allRows ? " mucomp-tbl-expanded" : ""}`,
+      onscroll: () => { if (view?.scroll === scroll) drawRows(); } }, h("table", { class: "mucomp-tbl-table" }, thead, tbody));
+    view = { scroll, thead, tbody, rows, drawn: null,
+      draw: (r) => tableRow(state, r, cols, stats, best, firstSetting) };
+    return h("div", {}, scroll,
+      rows.length ? null : h("div", { class: "mucomp-muted" }, "No model matches the method filter."),
+      colourLegend(metrics));
+  }
+
+  function headerCell(col, stats, first, ch) {
+    const dir = ui.sort.key === col.key ? ui.sort.dir : null;
+    const m = col.metric;
+    const ref = m && stats.retrain ? col.value(stats.retrain) : null;
+    return h("th", { title: m && Number.isFinite(ref) ? `${col.title}. Retrain: ${col.text(stats.retrain)}` : col.title,
+      scope: "col", "aria-sort": dir ? `${dir}ending` : "none", "data-key": col.key,
+      class: [m && "mucomp-tbl-num", first && "mucomp-tbl-first"].filter(Boolean).join(" ") || null,
+      style: { minWidth: `${ch.toFixed(1)}ch` } },
+    h("button", { class: "mucomp-tbl-sort", "data-focus": `sort:${col.key}`, onclick: () => setUi({ sort: nextSort(ui.sort, col.key) }) },
+      col.label,
+      m ? h("span", { class: "mucomp-tbl-dir", "aria-label": `(${directionHint(m)})` }, ` ${directionHint(m, true)}`) : null,
+      h("span", { "aria-hidden": "true" }, dir === "desc" ? " ▼" : dir === "asc" ? " ▲" : "")),
+    m && Number.isFinite(ref) ? h("span", { class: "mucomp-tbl-ref" }, `R ${col.text(stats.retrain)}`) : null);
+  }
+
+  function tableRow(state, r, cols, stats, best, firstSetting) {
+    const { modelA, modelB, traceRun } = store.get(); // rows drawn while scrolling show the current choice
+    const cls = [r.id === modelA && "mucomp-tbl-a", r.id === modelB && "mucomp-tbl-b",
+      r.type === "Retrain" && "mucomp-tbl-refrow", r.id === traceRun && "mucomp-tbl-open"].filter(Boolean).join(" ");
+    return h("tr", { "data-id": r.id, class: cls, title: ROW_HELP, onclick: (ev) => onRowClick(ev, r.id),
+      onmousedown: (ev) => { if (ev.shiftKey) ev.preventDefault(); } }, // no text selection on Shift+click
+    h("td", { class: "mucomp-tbl-pick" }, sideRadio(modelA, r, "A"), sideRadio(modelB, r, "B")),
+    idCell(r),
+    cols.map((c) => (c.metric ? metricCell(r, c, stats, best) : h("td", { class: c === firstSetting ? "mucomp-tbl-first" : null },
+      c.key === "type" ? typeBadge(r.type) : c.text(r)))),
+    deleteCell(state, r));
+  }
+
+  function idCell(r) {
+    const dot = h("span", { class: "mucomp-tbl-typedot", role: "img", "aria-label": r.type, title: r.type,
+      style: { background: typeColor(r.type) } });
+    if (!r.has_trace) return h("td", { class: "mucomp-tbl-idcell" }, dot, r.id);
+    return h("td", { class: "mucomp-tbl-idcell" }, dot, h("button", { class: "mucomp-tbl-idbtn", "data-focus": `trace:${r.id}`,
+      "aria-label": `Epoch-wise metrics of ${r.id}`, title: "Epoch-wise metrics",
+      onclick: () => store.set({ traceRun: store.get().traceRun === r.id ? null : r.id }) }, r.id));
+  }
+
+  /** Value, coloured by direction; for unlearned/uploaded rows also the gap to Retrain. */
+  function metricCell(r, col, stats, best) {
+    const v = col.value(r);
+    const ref = stats.retrain ? col.value(stats.retrain) : null;
+    const gap = (r.type === "Unlearned" || r.type === "Uploaded") && Number.isFinite(v) && Number.isFinite(ref)
+      ? gapText(col.metric, v - ref) : null;
+    const top = best.get(col.key).has(r.id);
+    return h("td", { class: `mucomp-tbl-num${top ? " mucomp-tbl-top" : ""}`, style: cellStyle(col.metric, v, stats),
+      title: gap ? `${col.label} ${col.text(r)}, Retrain ${col.text(stats.retrain)} (${gap})${top ? "; best" : ""}` : null },
+    col.text(r), gap ? h("span", { class: "mucomp-tbl-gap" }, gap) : null);
+  }
+
+  function sideRadio(id, r, side) {
+    return h("input", {
       type: "radio", name: `${group}-${side}`, class: `mucomp-tbl-radio-${side.toLowerCase()}`, checked: id === r.id,
       "aria-label": `Model ${side}: ${r.id}`, "data-focus": `${side}:${r.id}`, onchange: () => choose(side, r.id),
-    }));
+    });
   }
 
   function deleteCell(state, r) {
@@ -492,24 +665,26 @@ export function mountTable(el, ctx) {
     send({ type: "delete", id });
   }
 
-  function openTrace(ev, r) {
-    if (!r.has_trace || ev.target.closest("input, button, label")) return;
-    store.set({ traceRun: store.get().traceRun === r.id ? null : r.id });
+  /** A click on a row (not on a control in it) picks it as Model B, with Shift as Model A. */
+  function onRowClick(ev, id) {
+    if (ev.target.closest("input, button, label, a")) return;
+    choose(ev.shiftKey ? "A" : "B", id);
   }
 
   function drawTrace() {
-    const { traceRun, models, runs } = store.get();
+    const { traceRun, models, runs, meta } = store.get();
     traceBox.hidden = !traceRun;
     if (!traceRun) return traceBox.replaceChildren();
     const trace = models?.[traceRun]?.trace;
+    const lines = trace ? traceLines(meta, trace) : [];
     const row = runs.find((r) => r.id === traceRun);
     traceBox.setAttribute("role", "dialog");
     traceBox.setAttribute("aria-label", `Epoch-wise metrics (${traceRun})`);
     traceBox.replaceChildren(
       h("div", { class: "mucomp-tbl-tracehead" }, h("span", {}, `Epoch-wise metrics (${traceRun})`),
         h("button", { class: "mucomp-tbl-close", "aria-label": "Close epoch-wise metrics", onclick: () => store.set({ traceRun: null }) }, "✕")),
-      trace ? traceChart(trace, row?.best_epoch) : h("div", { class: "mucomp-muted" }, "No epoch-wise metrics for this run."),
-      trace ? traceLegend() : null);
+      lines.length ? traceChart(trace, row?.best_epoch, lines) : h("div", { class: "mucomp-muted" }, "No epoch-wise metrics for this run."),
+      lines.length ? traceLegend(lines) : null);
   }
 
   function onKey(ev) {
@@ -518,12 +693,15 @@ export function mountTable(el, ctx) {
     if (ui.confirm) setUi({ confirm: null });
   }
 
+  // Redraw the table only for what it shows: rows, metadata, build state; A/B and the open
+  // trace are marked in place; other runs' arrays arriving redraw nothing.
   const unsub = store.subscribe((s, prev) => keepFocus(el, () => {
     if (changed(s, prev, "runs", "error")) ui.deleting.clear();
     if (changed(s, prev, "runs", "meta")) drawToolbar();
     const runningChanged = Boolean(s.progress?.running) !== Boolean(prev.progress?.running);
-    if (runningChanged || changed(s, prev, "runs", "meta", "modelA", "modelB", "isStatic", "traceRun", "error")) drawBody();
-    if (changed(s, prev, "traceRun", "models", "runs")) drawTrace();
+    if (runningChanged || changed(s, prev, "runs", "meta", "isStatic", "error")) drawBody();
+    else if (changed(s, prev, "modelA", "modelB", "traceRun")) markRows();
+    if (changed(s, prev, "traceRun", "runs", "meta") || modelsChanged(s, prev, [s.traceRun])) drawTrace();
   }));
   document.addEventListener("keydown", onKey);
   drawToolbar();
@@ -532,6 +710,7 @@ export function mountTable(el, ctx) {
 
   return () => {
     unsub();
+    resizes?.disconnect();
     document.removeEventListener("keydown", onKey);
     clearTimeout(confirmTimer);
     el.replaceChildren();

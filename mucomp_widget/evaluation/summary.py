@@ -21,21 +21,83 @@ from .mia import (
 from .privacy import privacy_attack, privacy_score, privacy_score_ci
 from .similarity import cka_from_grams
 
-#: Scalar columns of the results table, in order, with the direction a reader needs.
-COLUMNS = {
-    "UA": "forget-set accuracy; close to Retrain",
-    "RA": "retain-set accuracy; close to Retrain (high)",
-    "TUA": "test accuracy on forgotten classes; close to Retrain",
-    "TRA": "test accuracy on retained classes; close to Retrain (high)",
-    "PS": "privacy score, 1 - worst threshold-attack score against Retrain; higher is better",
-    "MIA": ("SalUn/Sparse SVC MIA-efficacy (SalUn's protocol: first |test| retain vs test samples), "
-            "share of forget samples judged non-member; close to Retrain"),
-    "MIA-Ent": "Bad-Teacher/SSD entropy MIA, share of forget samples judged member; close to Retrain",
-    "MIA-Loss": "SCRUB/NeurIPS'23 loss-attack CV accuracy, forget vs held-out; close to Retrain (0.5 = no signal)",
-    "AUC": "ROC AUC of forget (member) vs held-out samples on logit-scaled confidence; close to Retrain",
-    "U-AUC": "ROC AUC telling this model from Retrain on the forget samples; 0.5 is best",
-    "AvgGap": "mean |gap| to Retrain over UA, RA, TRA, MIA; lower is better",
-}
+#: Which value of a metric is best (see MetricInfo).
+DIRECTIONS = ("higher", "lower", "retrain", "target")
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """One results-table column, declared once: the widget, the notebook and the docs read it.
+
+    ``direction`` says which value is best: "higher", "lower", "retrain" (closest to the
+    Retrain model's value) or "target" (closest to ``target``). ``interval`` names the
+    ``ci`` entry of the widget's model data that holds the value's interval, and its kind:
+    "ci" (95 % bootstrap interval) or "range" (range over random choices of the method).
+    ``default``: shown in the widget's table without asking.
+    """
+
+    key: str
+    label: str
+    description: str
+    direction: str
+    family: str  # "accuracy", "privacy", "efficiency" or "summary": groups and colours
+    unit: str = ""  # "" for fractions in [0, 1]
+    target: float | None = None
+    interval: tuple[str, str] | None = None  # (ci key, kind)
+    default: bool = True
+
+    def __post_init__(self):
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction of {self.key} is {self.direction!r}; use one of {DIRECTIONS}")
+        if (self.direction == "target") != (self.target is not None):
+            raise ValueError(f"{self.key}: a target goes with direction 'target', and only there")
+
+    @property
+    def meaning(self) -> str:
+        """What it measures and which way is better, in one line."""
+        best = {"higher": "higher is better", "lower": "lower is better",
+                "retrain": "closest to Retrain is best", "target": f"closest to {self.target} is best"}
+        return f"{self.description}; {best[self.direction]}"
+
+    def to_json(self) -> dict:
+        """The declaration as the widget receives it in ``meta["metrics"]``."""
+        return {"key": self.key, "label": self.label, "description": self.description,
+                "direction": self.direction, "family": self.family, "unit": self.unit,
+                "target": self.target, "default": self.default,
+                "interval": None if self.interval is None else dict(zip(("key", "kind"), self.interval))}
+
+
+#: The scores :func:`evaluate` returns, in results-table order.
+SCORE_INFO = (
+    MetricInfo("UA", "UA", "accuracy on the forget training samples", "retrain", "accuracy"),
+    MetricInfo("RA", "RA", "accuracy on the retain training samples", "retrain", "accuracy"),
+    MetricInfo("TUA", "TUA", "test accuracy on the forgotten classes", "retrain", "accuracy"),
+    MetricInfo("TRA", "TRA", "test accuracy on the retained classes", "retrain", "accuracy"),
+    MetricInfo("PS", "PS", "privacy score, 1 - worst threshold-attack score against Retrain",
+               "higher", "privacy", interval=("PS", "ci")),
+    MetricInfo("MIA", "MIA", "SalUn/Sparse SVC MIA-efficacy (SalUn's protocol: first |test| retain vs "
+               "test samples), share of forget samples judged non-member", "retrain", "privacy",
+               interval=("MIA", "range")),
+    MetricInfo("MIA-Ent", "MIA-Ent", "Bad-Teacher/SSD entropy MIA, share of forget samples judged member",
+               "retrain", "privacy", default=False),
+    MetricInfo("MIA-Loss", "MIA-Loss", "SCRUB/NeurIPS'23 loss-attack CV accuracy, forget vs held-out "
+               "(0.5 = no signal)", "retrain", "privacy", default=False),
+    MetricInfo("AUC", "AUC", "ROC AUC of forget (member) vs held-out samples on logit-scaled confidence",
+               "retrain", "privacy", interval=("AUC", "ci"), default=False),
+    MetricInfo("U-AUC", "U-AUC", "ROC AUC telling this model from Retrain on the forget samples",
+               "target", "privacy", target=0.5, interval=("U-AUC", "ci"), default=False),
+    MetricInfo("AvgGap", "AvgGap", "mean |gap| to Retrain over UA, RA, TRA, MIA", "lower", "summary"),
+)
+
+#: Run-time efficiency: measured by the Study around the unlearning loop, not by :func:`evaluate`.
+RTE_INFO = MetricInfo("RTE", "RTE", "seconds of the unlearning loop (Retrain: its training time)",
+                      "lower", "efficiency", unit="s")
+
+#: Every results-table metric column, in table order.
+METRIC_INFO = (*SCORE_INFO, RTE_INFO)
+
+#: Column -> what it measures and which way is better (the declarations as plain text).
+COLUMNS = {m.key: m.meaning for m in METRIC_INFO}
 
 
 #: Random shadow-sample redraws behind the MIA column's range (one SVC fit each).
@@ -135,7 +197,8 @@ def evaluate(out, s: EvalSetup, *, original=None, retrain=None, retrain_metrics=
                for (subset, layer), g in out.grams.items() if (subset, layer) in ref.grams}
         for name, ref in (cka_against or {}).items()
     }
-    return {k: float(metrics.get(k, np.nan)) for k in COLUMNS}, details
+    declared = {m.key: float(metrics.pop(m.key)) for m in SCORE_INFO}
+    return {**declared, **metrics}, details  # undeclared scores last: tests/test_metric_info.py flags them
 
 
 def trace_metrics(logits_train, logits_test, s: EvalSetup, ids: dict, retrain_forget_logits) -> dict:
