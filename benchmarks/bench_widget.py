@@ -23,7 +23,7 @@ import numpy as np
 
 from mucomp_widget import _codecs
 from mucomp_widget.export import write_page
-from mucomp_widget.evaluation.summary import COLUMNS
+from mucomp_widget.evaluation.summary import METRIC_INFO
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader",
@@ -31,8 +31,9 @@ ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swif
         "--no-first-run", "--disable-quic"]
 
 
-def synthetic_state(n: int, k: int = 10, forget: int = 3, seed: int = 0) -> dict:
-    """Widget state with n probe points per model for three models (Original, Retrain, one run)."""
+def synthetic_state(n: int, k: int = 10, forget: int = 3, seed: int = 0, n_runs: int = 3) -> dict:
+    """Widget state with n probe points per model for ``n_runs`` models (Original, Retrain,
+    then unlearned runs that differ by learning rate)."""
     rng = np.random.default_rng(seed)
     labels = (np.arange(n) % k).astype(np.uint8)
     centers = rng.normal(scale=10, size=(k, 2))
@@ -49,7 +50,9 @@ def synthetic_state(n: int, k: int = 10, forget: int = 3, seed: int = 0) -> dict
         return out
 
     models, runs = {}, []
-    for i, (rid, typ) in enumerate((("original", "Original"), ("retrain", "Retrain"), ("ft-1", "Unlearned"))):
+    ids_types = [("original", "Original"), ("retrain", "Retrain")] + [(f"ft-{i}", "Unlearned")
+                                                                        for i in range(1, n_runs - 1)]
+    for i, (rid, typ) in enumerate(ids_types):
         pred = labels.copy()
         if rid != "original":
             pred[forget_pos] = (forget + 1) % k
@@ -70,20 +73,24 @@ def synthetic_state(n: int, k: int = 10, forget: int = 3, seed: int = 0) -> dict
             "worst": {"metric": "entropy", "direction": "above_unlearn", "threshold": 1.0,
                       "attack_score": 0.5, "fpr": 0.2, "fnr": 0.3},
         }
-        runs.append({"id": rid, "type": typ, "method": None if i < 2 else "ft", "base": None,
-                     "epochs": 10, "lr": 0.01, "batch_size": 128, "seed": 0,
-                     **{c: 0.5 for c in COLUMNS}, "RTE": 1.0, "has_trace": False, "best_epoch": None})
+        hp = {} if i < 2 else {"epochs": 10, "lr": round(0.001 * i, 6), "batch_size": 128}
+        runs.append({"id": rid, "type": typ, "method": None if i < 2 else "ft", "base": None if i < 2 else "original",
+                     "epochs": hp.get("epochs"), "lr": hp.get("lr"), "batch_size": hp.get("batch_size"), "seed": 0,
+                     **{m.key: float(rng.uniform(0.3, 0.9)) for m in METRIC_INFO}, "RTE": 1.0 + i,
+                     "has_trace": False, "best_epoch": None, "hp": hp})
     ids = np.arange(n, dtype=np.uint32)
     probe = {"ids": ids, "labels": labels, "is_forget": (labels == forget).astype(np.uint8),
              "forget_ids": ids[forget_pos], "forget_labels": labels[forget_pos],
              "forget_probe_pos": forget_pos.astype(np.int32)}
     meta = {"dataset": f"synthetic-{n}", "class_names": [str(c) for c in range(k)], "num_classes": k,
             "forget_classes": [forget], "classwise": True, "forget": f"classes({forget})",
-            "architecture": "none", "columns": dict(COLUMNS), "methods": [], "blocks": ["b1", "b2", "b3", "fc"],
+            "architecture": "none", "metrics": [m.to_json() for m in METRIC_INFO], "methods": [], "blocks": ["b1", "b2", "b3", "fc"],
             "cka_sets": ["train_forget", "train_retain", "test_forget", "test_retain"],
             "n_probe": n, "n_forget": int(len(forget_pos)), "grid": "reference"}
-    return {"_meta": meta, "_runs": runs, "_probe": _codecs.encode_tree(probe),
-            "_models": _codecs.encode_tree(models), "_sprite": None, "_progress": {}, "_error": "",
+    snapshot = {"order": [r["id"] for r in runs], "patch": {}, "drop": [],
+                 "put": {r["id"]: {"row": r, "data": models[r["id"]]} for r in runs}}
+    return {"_meta": meta, "_uid": f"bench-{n}-{n_runs}", "_snapshot": _codecs.encode_tree(snapshot),
+            "_probe": _codecs.encode_tree(probe), "_sprite": None, "_progress": {}, "_error": "",
             "_static": True, "model_a": "original", "model_b": "ft-1",
             "selection": _codecs.encode(np.zeros(0, np.uint32)), "threshold": None,
             "metric": "entropy", "theme": "light"}

@@ -5,6 +5,7 @@ import { decode, decodeTree, encode } from "./lib/codecs.js";
 import { h, showError } from "./lib/dom.js";
 import { createSprite } from "./lib/sprite.js";
 import { createStore } from "./lib/store.js";
+import { putBuffers, runCacheFor } from "./lib/runs.js";
 import { detectTheme, watchTheme } from "./lib/theme.js";
 import { snapshot } from "./lib/snapshot.js";
 import { mountTable } from "./panels/table.js";
@@ -28,17 +29,37 @@ function selectionOf(value) {
   return arr instanceof Uint32Array ? arr : Uint32Array.from(arr);
 }
 
-/** Everything Python sends, decoded, as store keys. */
+/** Everything Python sends as traits, decoded, as store keys (runs come from the run cache). */
 function dataFrom(model) {
   return {
     meta: model.get("_meta") || {},
-    runs: model.get("_runs") || [],
     probe: decodeTree(model.get("_probe") || {}),
-    models: decodeTree(model.get("_models") || {}),
     progress: model.get("_progress") || {},
     error: model.get("_error") || "",
     isStatic: Boolean(model.get("_static")),
   };
+}
+
+/**
+ * The widget model's run cache, listening for "runs" messages. Once per model (from
+ * `initialize`, or from the first `render` where a host does not call it): a page's runs
+ * are in its `_snapshot`; a kernel is asked for them with "hello" (again after a reload,
+ * when the browser holds nothing).
+ */
+function connectRuns(model) {
+  const cache = runCacheFor(model.get("_uid") || "page");
+  if (cache.connected) return cache;
+  cache.connected = true;
+  const snapshot = model.get("_snapshot");
+  if (snapshot) {
+    cache.apply(snapshot);
+    return cache;
+  }
+  model.on("msg:custom", (msg, buffers) => {
+    if (msg?.type === "runs") cache.apply(putBuffers(msg, msg.buffer_paths, buffers));
+  });
+  model.send({ type: "hello" });
+  return cache;
 }
 
 /** Mount a panel into a labelled section; a failure shows a message, not a blank box. */
@@ -57,8 +78,10 @@ function render({ model, el }) {
   const root = h("div", { class: "mucomp", "data-theme": "light" });
   el.replaceChildren(root);
   const themeSetting = model.get("theme") || "auto";
+  const runCache = connectRuns(model);
   const store = createStore({
     ...dataFrom(model),
+    ...runCache.get(),
     sprite: createSprite(model.get("_sprite")),
     modelA: model.get("model_a"),
     modelB: model.get("model_b"),
@@ -80,16 +103,14 @@ function render({ model, el }) {
   root.__mucompStore = store; // for tests and debugging in the browser console
   const ctx = {
     store,
-    send: (msg) => { if (!store.get().isStatic) model.send(msg); },
+    send: (msg, buffers) => { if (!store.get().isStatic) model.send(msg, undefined, buffers); },
     root,
   };
 
   // ---- Python -> store
   const fromPython = {
     "change:_meta": () => store.set({ meta: model.get("_meta") || {} }),
-    "change:_runs": () => store.set({ runs: model.get("_runs") || [] }),
     "change:_probe": () => store.set({ probe: decodeTree(model.get("_probe") || {}) }),
-    "change:_models": () => store.set({ models: decodeTree(model.get("_models") || {}) }),
     "change:_progress": () => store.set({ progress: model.get("_progress") || {} }),
     "change:_error": () => store.set({ error: model.get("_error") || "" }),
     "change:_sprite": () => store.set({ sprite: createSprite(model.get("_sprite")) }),
@@ -104,6 +125,7 @@ function render({ model, el }) {
     },
   };
   for (const [ev, fn] of Object.entries(fromPython)) model.on(ev, fn);
+  const unRuns = runCache.subscribe((data) => store.set(data));
 
   // ---- store -> Python (selection debounced: it is sent once a lasso ends)
   let selTimer = null;
@@ -157,7 +179,7 @@ function render({ model, el }) {
     if (s.error !== prev.error) drawError();
   });
 
-  const cleanups = [unsync, unwatch, unHeader];
+  const cleanups = [unsync, unwatch, unHeader, unRuns];
   const tableEl = h("section", { class: "mucomp-panel", "aria-label": "Models" });
   const builderEl = h("section", { class: "mucomp-panel", "aria-label": "Model builder" });
   left.append(tableEl, builderEl);
@@ -213,4 +235,10 @@ function render({ model, el }) {
   };
 }
 
-export default { render };
+export default {
+  initialize({ model }) {
+    const cache = connectRuns(model);
+    return () => { cache.connected = false; }; // anywidget removes the listener (a re-bind)
+  },
+  render,
+};

@@ -81,3 +81,10 @@ def nbytes(tree) -> int:
 
     rest = strip(tree)
     return total + len(json.dumps(rest))
+
+
+def message_bytes(content: dict, buffers) -> int:
+    """Bytes a custom message puts on the wire: its JSON plus its binary buffers."""
+    import json
+
+    return len(json.dumps(content)) + sum(len(b) for b in buffers)

@@ -16,6 +16,11 @@ import pandas as pd
 from .evaluation.embedding import top_probabilities
 
 ROC_POINTS = 256
+#: Largest checkpoint the builder's upload takes (a ResNet-18 state dict is about 45 MB);
+#: larger files go through ``study.add_checkpoint`` in Python.
+MAX_UPLOAD_BYTES = 512 * 2**20
+#: Bytes per upload message: well under the Jupyter server's websocket message limit.
+UPLOAD_CHUNK_BYTES = 2**21
 
 
 def _label_dtype(num_classes: int):
@@ -56,7 +61,7 @@ def _ci(ci):
 def meta(study) -> dict:
     """Names and settings the views need (JSON only)."""
     from . import methods
-    from .evaluation.summary import COLUMNS
+    from .evaluation.summary import METRIC_INFO
     from .methods.registry import COMMON_DEFAULTS
 
     ds = study.dataset
@@ -73,10 +78,11 @@ def meta(study) -> dict:
         "dataset": ds.name, "class_names": list(ds.class_names), "num_classes": ds.num_classes,
         "forget_classes": list(study.split.forget_classes), "classwise": study.split.classwise,
         "forget": repr(study.forget), "architecture": study.arch.name,
-        "columns": {**COLUMNS, "RTE": "seconds of the unlearning loop (Retrain: its training time); lower is better"}, "methods": method_list, "blocks": list(study.arch.blocks),
+        "metrics": [m.to_json() for m in METRIC_INFO], "methods": method_list, "blocks": list(study.arch.blocks),
         "cka_sets": ["train_forget", "train_retain", "test_forget", "test_retain"],
         "n_probe": int(len(study.probe_ids)), "n_forget": int(len(study.split.forget_train)),
         "grid": study.setup.grid if isinstance(study.setup.grid, str) else "custom",
+        "upload": {"max_bytes": MAX_UPLOAD_BYTES, "chunk_bytes": UPLOAD_CHUNK_BYTES},
     }
 
 
@@ -87,14 +93,26 @@ def _plain(v):
     return v.item() if isinstance(v, np.generic) else v
 
 
-def runs(study) -> list[dict]:
-    """The table rows, plus whether each run has an epoch trace."""
+def _hp_value(v):
+    if isinstance(v, (bool, str)) or v is None:
+        return v
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return _plain(v)
+    return str(v)
+
+
+def runs(study, ids=None) -> list[dict]:
+    """The table rows (of ``ids``, default all, in table order), plus whether each run
+    has an epoch trace and every hyperparameter it was built with (``hp``)."""
     rows = []
     for rec in study.results.to_dict(orient="records"):
+        if ids is not None and rec["id"] not in ids:
+            continue
         row = {k: _plain(v) for k, v in rec.items()}
         run = study[row["id"]]
         row["has_trace"] = bool(run.trace)
         row["best_epoch"] = run.best_epoch
+        row["hp"] = {k: _hp_value(v) for k, v in run.hyperparameters.items()}
         rows.append(row)
     return rows
 
@@ -116,7 +134,8 @@ def probe(study) -> dict:
 
 
 def model(study, run_id: str) -> dict:
-    """Everything the views show about one model, a few tens of KB for 2,000 probe points."""
+    """Everything the views show about one model, a few tens of KB for 2,000 probe points;
+    with its layout (:func:`layout`) once that is computed."""
     run = study[run_id]
     out, d = run.outputs, run.details
     k = study.dataset.num_classes
@@ -156,12 +175,18 @@ def model(study, run_id: str) -> dict:
         }
         p["worst"] = {k_: (float(v) if isinstance(v, (float, np.floating)) else v)
                       for k_, v in priv["worst"].items()}
-    emb = study._embeddings.get(run_id)
-    if emb is not None and not math.isnan(emb.disparity):  # NaN: an older version's layout, made again
-        p["coords"] = emb.coords.astype(np.float32)
-        # Retained samples' mean shift from their Original places, share of its spread.
-        p["disparity"] = float(emb.disparity) if math.isfinite(emb.disparity) else None
+    p.update(layout(study, run_id) or {})
     return p
+
+
+def layout(study, run_id: str) -> dict | None:
+    """The run's 2-D layout of the probe points, None until it is computed."""
+    emb = study._embeddings.get(run_id)
+    if emb is None or math.isnan(emb.disparity):  # NaN: an older version's layout, made again
+        return None
+    # disparity: retained samples' mean shift from their Original places, share of its spread.
+    return {"coords": emb.coords.astype(np.float32),
+            "disparity": float(emb.disparity) if math.isfinite(emb.disparity) else None}
 
 
 def sprite(study, max_side: int = 4096) -> dict | None:

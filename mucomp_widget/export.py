@@ -84,13 +84,18 @@ _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
 
 def write_html(widget, path: Path, title: str | None = None) -> Path:
     """Write ``widget``'s page to ``path`` (atomically) and return the path."""
+    from ._codecs import encode_tree
+
     state = {k: v for k, v in widget.get_state().items() if k not in ("_esm", "_css", "_anywidget_id")}
+    # Runs travel as messages in a notebook; a page has no kernel, so they sit in its state.
+    state["_snapshot"] = encode_tree(widget._snapshot())
     default = f"mucomp_widget: {widget.study.dataset.name}, {widget.study.forget!r}"
     return write_page(state, Path(path), title or default)
 
 
 def write_page(state: dict, path: Path, title: str) -> Path:
-    """Write a page for a widget state as ``get_state()`` returns it (buffers included)."""
+    """Write a page for a widget state as ``get_state()`` returns it (buffers included),
+    with every run under ``_snapshot`` (a "runs" message's content, arrays in place)."""
     from .widget import STATIC
 
     stripped, paths, buffers = _remove_buffers(state)

@@ -29,7 +29,7 @@ from .datasets import Dataset
 from .errors import CheckpointError, ConfigError, MucompError, StudyError
 from .evaluation import Outputs, infer
 from .evaluation.embedding import disparity, embed, top_probabilities
-from .evaluation.summary import COLUMNS, EvalSetup, evaluate
+from .evaluation.summary import SCORE_INFO, EvalSetup, evaluate
 from .evaluation.trace import EpochTracer
 from .forget import ClassForget, ForgetSpec, from_dict as forget_from_dict
 from .loaders import DeviceData, TensorLoader
@@ -47,7 +47,7 @@ from .training import Recipe, cache_key, prepare_model, resolve_device, seeded, 
 __all__ = ["Study", "Run"]
 
 ORIGINAL, RETRAIN = "original", "retrain"
-METRICS = tuple(COLUMNS)
+METRICS = tuple(m.key for m in SCORE_INFO)
 FORMAT = 2  # 2: data files named by content hash (1: by run id)
 
 
@@ -281,6 +281,8 @@ class Study:
         self._details: dict[str, dict] = {}
         self._embeddings: dict[str, Embedding] = {}
         self._counters: dict[str, int] = {}
+        self._revisions: dict[str, int] = {}  # run id -> version of its metrics (views resend on change)
+        self._next_revision = itertools.count(1)
         self._listeners: list = []
         self._lock = threading.RLock()
         self._embed_lock = threading.RLock()
@@ -330,7 +332,11 @@ class Study:
         return self
 
     def add_listener(self, fn) -> None:
-        """Call ``fn(event: dict)`` on progress events (run started, epoch, stage, finished)."""
+        """Call ``fn(event: dict)`` on events: progress (``run_started``, ``epoch``, ``stage``,
+        ``run_finished``, ``run_failed``) and changes of stored runs (``changed`` with the
+        ``runs`` whose records or metrics changed, or ``layout`` for a new layout; ``deleted``
+        with its ``run``). Listeners run in the thread that made the change and must return
+        quickly."""
         self._listeners.append(fn)
 
     def remove_listener(self, fn) -> None:
@@ -380,6 +386,17 @@ class Study:
     def _emit(self, **event) -> None:
         for fn in list(self._listeners):
             fn(event)
+
+    def _changed(self, run_ids) -> None:
+        """New revisions for ``run_ids`` (their records or metrics changed), announced."""
+        ids = list(run_ids)
+        for rid in ids:
+            self._revisions[rid] = next(self._next_revision)
+        self._emit(event="changed", runs=ids)
+
+    def _revision(self, run_id: str) -> int:
+        """Version of a run's record and metrics: it changes whenever they do."""
+        return self._revisions.get(run_id, 0)
 
     def _new_id(self, stem: str) -> str:
         n = self._counters.get(stem, 0)
@@ -467,6 +484,7 @@ class Study:
                     retained = ~np.isin(self.probe_ids, self.split.forget_train)
                     moved = disparity(coords, original, retained if retained.any() else None)
                 emb = self._embeddings[run.id] = Embedding(self.probe_ids, coords, classes, probs, moved)
+                self._emit(event="changed", runs=[run.id], layout=True)
             return _read_only(emb)
 
     def _commit(self, run: Run, model: nn.Module, outputs: Outputs) -> Run:
@@ -482,10 +500,13 @@ class Study:
             self._embeddings.clear()  # every layout is placed in the Original's map
         if run.id in (ORIGINAL, RETRAIN):
             order = [RETRAIN] if RETRAIN in self._runs else []
-            for rid in order + [r for r in self._runs if r != RETRAIN]:
+            rescored = order + [r for r in self._runs if r != RETRAIN]
+            for rid in rescored:
                 self._score(rid)
+            self._changed(rescored)
         else:
             self._score(run.id)
+            self._changed([run.id])
         return run
 
     def _listen(self, label: str, epochs: int, tracer: EpochTracer | None = None):
@@ -705,8 +726,10 @@ class Study:
         if run.id in (ORIGINAL, RETRAIN):
             raise StudyError(f"{run.id!r} is a reference model and cannot be deleted.")
         with self._lock:
-            for d in (self._runs, self._weights, self._outputs, self._details, self._embeddings):
+            for d in (self._runs, self._weights, self._outputs, self._details, self._embeddings,
+                      self._revisions):
                 d.pop(run.id, None)
+        self._emit(event="deleted", run=run.id)
 
     # ------------------------------------------------------------------ persistence
 

@@ -9,16 +9,21 @@ selection, the threshold and requests (build, cancel, delete, snapshot).
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import queue
+import tempfile
 import threading
+import time
+import uuid
 from pathlib import Path
 
 import anywidget
 import numpy as np
 import traitlets as t
 
-from . import _payload
+from . import _codecs, _payload
 from ._codecs import array_from_json, array_to_json, tree_to_json
+from ._payload import MAX_UPLOAD_BYTES
 from .errors import ConfigError, MucompError, StudyError
 from .methods import RunCancelled
 
@@ -39,6 +44,52 @@ def _selection_from_json(value, widget):
     return np.zeros(0, dtype=np.int64) if arr is None else arr.astype(np.int64)
 
 
+def runs_message(order, put, patch, drop) -> tuple[dict, list]:
+    """The "runs" message: ``put`` replaces runs (row and data), ``patch`` adds to a run's
+    data (its layout), ``drop`` removes runs, ``order`` is the table order. Arrays leave
+    the JSON as binary buffers, found again through ``buffer_paths``."""
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    content = _codecs.encode_tree({"type": "runs", "order": order, "put": put, "patch": patch, "drop": drop})
+    stripped, paths, buffers = _remove_buffers(content)
+    return {**stripped, "buffer_paths": paths}, buffers
+
+
+class _Upload:
+    """A checkpoint arriving from the browser in chunks, written to a temporary file."""
+
+    def __init__(self, name: str, size: int, count: int):
+        self.name, self.size, self.count = name, size, count
+        self.received, self.next = 0, 0
+        suffix = ".safetensors" if name.lower().endswith(".safetensors") else ".pt"
+        fd, path = tempfile.mkstemp(prefix="mucomp-upload-", suffix=suffix)
+        self.path = Path(path)
+        self.file = os.fdopen(fd, "wb")
+
+    def add(self, index: int, data: bytes) -> bool:
+        """Write chunk ``index``; True when the file is complete."""
+        if index != self.next:
+            raise ConfigError(f"upload of {self.name!r}: chunk {index} arrived, {self.next} was expected; "
+                              "upload the file again.")
+        if self.received + len(data) > self.size:
+            raise ConfigError(f"upload of {self.name!r}: more bytes arrived than its size ({self.size}); "
+                              "upload the file again.")
+        self.file.write(data)
+        self.received += len(data)
+        self.next += 1
+        if self.next < self.count:
+            return False
+        self.file.close()
+        if self.received != self.size:
+            raise ConfigError(f"upload of {self.name!r} is incomplete: {self.received} of {self.size} bytes "
+                              "arrived; upload the file again.")
+        return True
+
+    def discard(self) -> None:
+        self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
 class Comparator(anywidget.AnyWidget):
     """Compare the models of a Study side by side.
 
@@ -47,6 +98,10 @@ class Comparator(anywidget.AnyWidget):
     attack view's custom threshold (None: the middle of the metric's range); ``metric`` is
     ``"entropy"`` or ``"confidence"``; ``theme`` is ``"auto"``, ``"light"`` or ``"dark"``.
     All of them can be read, set and observed from Python.
+
+    The widget follows its study: a run added or deleted anywhere (``study.unlearn`` in a
+    cell, a sweep, ``add_checkpoint``, ``load_retrain``, another Comparator) reaches the
+    browser within a fraction of a second. Several Comparators may show one study.
     """
 
     _esm = STATIC / "widget.js"
@@ -60,10 +115,11 @@ class Comparator(anywidget.AnyWidget):
     metric = t.Enum(("entropy", "confidence"), "entropy").tag(sync=True)
     theme = t.Enum(("auto", "light", "dark"), "auto").tag(sync=True)
 
+    # Runs are not traits: each run's rows and arrays travel once, as a "runs" message
+    # (see _sync), into a cache the browser keeps per widget (keyed by _uid).
+    _uid = t.Unicode().tag(sync=True)
     _meta = t.Dict().tag(sync=True)
-    _runs = t.List().tag(sync=True)
     _probe = t.Dict().tag(sync=True, to_json=tree_to_json)
-    _models = t.Dict().tag(sync=True, to_json=tree_to_json)
     _sprite = t.Dict(allow_none=True, default_value=None).tag(sync=True)
     _progress = t.Dict().tag(sync=True)
     _error = t.Unicode("").tag(sync=True)
@@ -76,21 +132,29 @@ class Comparator(anywidget.AnyWidget):
             raise ConfigError(f"Comparator needs a mucomp_widget Study, got {type(study).__name__}.")
         self.study = study
         study.prepare()
-        super().__init__(**kwargs)
+        super().__init__(_uid=uuid.uuid4().hex, **kwargs)
         self._jobs: queue.Queue = queue.Queue()
         self._layouts: queue.Queue = queue.Queue()
         self._pending_png: dict[int, tuple[concurrent.futures.Future, Path]] = {}
         self._png_counter = 0
         self._queued = 0  # runs waiting in queued builds
         self._lock = threading.RLock()
+        self._sync_lock = threading.Lock()
+        self._sent: dict[str, tuple[int, bool]] = {}  # run id -> (revision, layout) the browser has
+        self._order: list[str] | None = None
+        self._front = False  # a browser asked for the runs ("hello"): from then on, send changes
+        self._dirty = threading.Event()
+        self._closed = False
+        self._uploads: dict[str, _Upload] = {}
         self._probe = _payload.probe(study)
         self._sprite = _payload.sprite(study)
+        self._meta = _payload.meta(study)
         self.model_a, self.model_b = model_a, model_b
-        self._refresh()
         self.on_msg(self._on_msg)
         study.add_listener(self._on_event)
         self._threads = [threading.Thread(target=self._work, args=(q,), daemon=True, name=f"mucomp-{name}")
                          for q, name in ((self._jobs, "jobs"), (self._layouts, "layouts"))]
+        self._threads.append(threading.Thread(target=self._follow, daemon=True, name="mucomp-sync"))
         for thread in self._threads:
             thread.start()
         self._request_layouts()
@@ -119,27 +183,55 @@ class Comparator(anywidget.AnyWidget):
         if hasattr(self, "_layouts"):
             self._request_layouts()
 
-    # ---------------------------------------------------------------- data to the browser
+    # ---------------------------------------------------------------- runs to the browser
 
-    def _refresh(self, ids=None) -> None:
-        """Resend the table and the payloads of ``ids`` (default: every run); methods
-        registered since the widget was made reach the builder too."""
-        with self._lock:
-            self._meta = _payload.meta(self.study)
-            models = dict(self._models)
-            present = {r.id for r in self.study.runs}
-            for rid in list(models):
-                if rid not in present:
-                    del models[rid]
-            for rid in (present if ids is None else ids):
-                if rid in present:
-                    models[rid] = _payload.model(self.study, rid)
-            self._runs = _payload.runs(self.study)
-            self._models = models
+    def _sync(self) -> int:
+        """Send the browser what changed since the last message: new or rescored runs
+        whole, layouts made since, deleted ids, the table order. Returns the bytes sent."""
+        with self._sync_lock:
+            if not self._front or self._closed:
+                return 0
+            self._meta = _payload.meta(self.study)  # sent only when it changed (a method registered)
+            rows = {r["id"]: r for r in _payload.runs(self.study)}
+            order = list(rows)
+            put, patch = {}, {}
+            for rid in order:
+                rev, sent = self.study._revision(rid), self._sent.get(rid)
+                if sent is None or sent[0] != rev:
+                    data = _payload.model(self.study, rid)
+                    put[rid] = {"row": rows[rid], "data": data}
+                    self._sent[rid] = (rev, "coords" in data)
+                elif not sent[1]:
+                    lay = _payload.layout(self.study, rid)
+                    if lay is not None:
+                        patch[rid] = lay
+                        self._sent[rid] = (rev, True)
+            drop = [rid for rid in self._sent if rid not in rows]
+            for rid in drop:
+                del self._sent[rid]
+            if not (put or patch or drop) and order == self._order:
+                return 0
+            self._order = order
+            content, buffers = runs_message(order, put, patch, drop)
+            self.send(content, buffers)
+            return _codecs.message_bytes(content, buffers)
+
+    def _follow(self) -> None:
+        """Worker: send changes soon after the study announces them (coalesced)."""
+        while True:
+            self._dirty.wait()
+            if self._closed:
+                return
+            time.sleep(0.02)  # one message for a burst of events (a rescore of every run)
+            self._dirty.clear()
+            try:
+                self._sync()
+            except Exception as exc:  # pragma: no cover - shown in the widget, not lost
+                self._error = f"could not send the runs to the browser: {type(exc).__name__}: {exc}"
 
     def _request_layouts(self, ids=None) -> None:
         for rid in ids or (self.model_a, self.model_b):
-            if "coords" not in self._models.get(rid, {}):
+            if rid not in self.study._embeddings:
                 self._layouts.put(("layout", rid))
 
     def _work(self, jobs: queue.Queue) -> None:
@@ -149,11 +241,12 @@ class Comparator(anywidget.AnyWidget):
                 return
             try:
                 if kind == "layout":
-                    if arg in self.study and "coords" not in self._models.get(arg, {}):
+                    if arg in self.study:
                         self.study.embedding(arg)  # fits the Original's layout first if needed
-                        self._refresh(["original", arg])
                 elif kind == "build":
                     self._build(**arg)
+                elif kind == "upload":
+                    self._add_upload(arg)
             except RunCancelled:
                 self._progress = {"running": False, "message": "Cancelled."}
             except MucompError as exc:
@@ -203,7 +296,7 @@ class Comparator(anywidget.AnyWidget):
                                   "stage": "Unlearning", "epoch": 0, "epochs": point.get("epochs"),
                                   "loss": None, "message": "", "queued": self._queued}
                 run = self.study.unlearn(method, base=base, trace=trace, keep_best=keep_best, **point)
-                self._refresh([run.id])
+                self._sync()  # the run's data first, then Model B points at it
                 self.model_b = run.id
         finally:
             with self._lock:
@@ -212,7 +305,13 @@ class Comparator(anywidget.AnyWidget):
                           "queued": self._queued}
 
     def _on_event(self, event: dict) -> None:
-        if event.get("event") == "epoch" and self._progress.get("running"):
+        if event.get("event") in ("changed", "deleted"):
+            if event.get("event") == "deleted":
+                for trait, fallback in (("model_a", "original"), ("model_b", "retrain")):
+                    if getattr(self, trait) == event["run"]:
+                        setattr(self, trait, fallback)
+            self._dirty.set()
+        elif event.get("event") == "epoch" and self._progress.get("running"):
             self._progress = {**self._progress, "stage": "Unlearning", "epoch": event["epoch"],
                               "epochs": event["epochs"], "loss": event["loss"]}
         elif event.get("event") == "stage" and self._progress.get("running"):
@@ -242,13 +341,16 @@ class Comparator(anywidget.AnyWidget):
                            **content.get("grid", {}))
             elif kind == "cancel":
                 self.cancel()
+            elif kind == "hello":  # a browser (re)started: it holds no runs
+                with self._sync_lock:
+                    self._sent.clear()
+                    self._order = None
+                    self._front = True
+                self._dirty.set()
             elif kind == "delete":
-                rid = content["id"]
-                for trait in ("model_a", "model_b"):
-                    if getattr(self, trait) == rid:
-                        setattr(self, trait, "original" if trait == "model_a" else "retrain")
-                self.study.delete(rid)
-                self._refresh([])
+                self.study.delete(content["id"])  # the "deleted" event resets A/B and syncs
+            elif kind == "upload":
+                self._receive_upload(content, buffers)
             elif kind == "png":
                 fut, path = self._pending_png.pop(content.get("request"), (None, None))
                 if fut is not None:
@@ -260,13 +362,66 @@ class Comparator(anywidget.AnyWidget):
         except MucompError as exc:
             self._error = str(exc)
 
+    # ---------------------------------------------------------------- upload
+
+    def _receive_upload(self, content: dict, buffers) -> None:
+        """One chunk of a checkpoint sent by the builder's file input."""
+        token, name = str(content.get("upload", "")), str(content.get("name", "checkpoint"))[:200]
+        index, count, size = (int(content.get(k, -1)) for k in ("index", "count", "size"))
+        try:
+            if index == 0:
+                if not 0 < size <= MAX_UPLOAD_BYTES:
+                    raise ConfigError(
+                        f"{name!r} is {size / 2**20:.1f} MB; the widget takes checkpoints of up to "
+                        f"{MAX_UPLOAD_BYTES // 2**20} MB. Evaluate larger ones with "
+                        "study.add_checkpoint(path) in Python.")
+                self._error = ""
+                if token in self._uploads:  # the browser started this upload again
+                    self._uploads.pop(token).discard()
+                self._uploads[token] = _Upload(name, size, max(count, 1))
+            up = self._uploads.get(token)
+            if up is None:
+                raise ConfigError(f"upload of {name!r}: chunk {index} of an unknown upload; upload the file again.")
+            done = up.add(index, bytes(buffers[0]) if buffers else b"")
+        except MucompError:
+            stale = self._uploads.pop(token, None)
+            if stale is not None:
+                stale.discard()
+            self._progress = {"running": False, "message": ""}
+            raise
+        self._progress = {"running": True, "upload": True, "stage": "Uploading", "method": name,
+                          "fraction": up.received / up.size, "message": ""}
+        if done:
+            self._jobs.put(("upload", self._uploads.pop(token)))
+
+    def _add_upload(self, up: _Upload) -> None:
+        """Evaluate an uploaded checkpoint with add_checkpoint's safe reader; it becomes Model B."""
+        self._progress = {"running": True, "upload": True, "stage": "Evaluating", "method": up.name,
+                          "fraction": 1.0, "message": ""}
+        try:
+            run = self.study.add_checkpoint(up.path)
+        except MucompError as exc:
+            # name the user's file, not the temporary copy
+            raise type(exc)(str(exc).replace(str(up.path), up.name)) from None
+        finally:
+            up.discard()
+        run.source = f"uploaded from the browser: {up.name}"
+        self._sync()
+        self.model_b = run.id
+        self._progress = {"running": False, "message": f"Added {run.id} from {up.name}."}
+
     def close(self) -> None:
         """Close the widget: stop listening to the study and end its worker threads (a
         running build finishes its current run first)."""
         if hasattr(self, "_threads"):  # not when __init__ failed early (close runs from __del__)
             self.study.remove_listener(self._on_event)
+            self._closed = True
+            self._dirty.set()
             for jobs in (self._jobs, self._layouts):
                 jobs.put(("stop", None))
+            for up in self._uploads.values():
+                up.discard()
+            self._uploads.clear()
         super().close()
 
     # ---------------------------------------------------------------- export
@@ -290,5 +445,10 @@ class Comparator(anywidget.AnyWidget):
 
         for run in self.study.runs:
             self.study.embedding(run.id)
-        self._refresh()
         return write_html(self, Path(path), title=title)
+
+    def _snapshot(self) -> dict:
+        """Every run as one "runs" message's content (arrays in place), for a page."""
+        rows = {r["id"]: r for r in _payload.runs(self.study)}
+        return {"order": list(rows), "patch": {}, "drop": [],
+                "put": {rid: {"row": row, "data": _payload.model(self.study, rid)} for rid, row in rows.items()}}

@@ -1,6 +1,7 @@
 """The Comparator's Python side: traits, codecs, payload sizes, requests, HTML export."""
 
 import json
+import tempfile
 import re
 import sys
 import time
@@ -23,11 +24,48 @@ def wait_for(cond, timeout=60.0):
     return False
 
 
+class Front:
+    """What a browser showing the widget holds: the runs messages applied in order, as
+    js/lib/runs.js does (put replaces a run, patch extends it, drop removes it)."""
+
+    def __init__(self, w):
+        self.messages = []
+        self.rows, self.models, self.order = {}, {}, []
+        w.send = self._receive
+        w._on_msg(w, {"type": "hello"}, [])
+        w._sync()  # the answer to hello, now rather than from the widget's thread
+
+    def _receive(self, content, buffers=None):
+        if content.get("type") != "runs":
+            return
+        self.messages.append((content, _codecs.message_bytes(content, buffers or [])))
+        for rid in content["drop"]:
+            self.rows.pop(rid, None)
+            self.models.pop(rid, None)
+        for rid, entry in content["put"].items():
+            self.rows[rid], self.models[rid] = entry["row"], entry["data"]
+        for rid, extra in content["patch"].items():
+            self.models[rid] = {**self.models[rid], **extra}
+        self.order = content["order"]
+
+    @property
+    def runs(self):
+        return [self.rows[rid] for rid in self.order]
+
+    def ids(self):
+        return [r["id"] for r in self.runs]
+
+
 @pytest.fixture
 def widget(class3_study):
     w = mu.Comparator(class3_study)
     yield w
     w.close()
+
+
+@pytest.fixture
+def front(widget):
+    return Front(widget)
 
 
 def test_codecs_round_trip_and_narrow_dtypes():
@@ -70,15 +108,13 @@ def test_selection_round_trips_from_the_browser(widget):
     assert state["dtype"] == "uint32" and bytes(state["buffer"]) == ids.tobytes()
 
 
-def test_data_travels_as_binary_and_stays_small(widget, class3_study):
-    assert wait_for(lambda: "coords" in widget._models.get("retrain", {}))
-    state = widget.get_state()
-    from ipywidgets.widgets.widget import _remove_buffers
-    stripped, paths, buffers = _remove_buffers(state)
-    text = json.dumps(stripped)
-    # No long JSON lists of numbers: arrays went to binary buffers.
-    assert not re.search(r"\[(?:-?\d+(?:\.\d+)?,\s*){64,}", text)
-    assert any(p[0] == "_models" for p in paths) and len(buffers) > 20
+def test_data_travels_as_binary_and_stays_small(widget, front, class3_study):
+    assert wait_for(lambda: "coords" in front.models.get("retrain", {}))
+    assert set(front.ids()) == {r.id for r in class3_study.runs}
+    for content, _size in front.messages:
+        # No long JSON lists of numbers: arrays went to binary buffers.
+        assert not re.search(r"\[(?:-?\d+(?:\.\d+)?,\s*){64,}", json.dumps(content))
+    assert sum(len(c["buffer_paths"]) for c, _ in front.messages) > 20
     for rid in class3_study._runs:
         size = _codecs.nbytes(_codecs.encode_tree(_payload.model(class3_study, rid)))
         assert size <= 80_000, (rid, size)
@@ -114,21 +150,26 @@ def test_sprite_holds_every_probe_thumbnail(widget, class3_study):
     assert img.size[0] == s["cols"] * s["w"] and img.size[1] >= -(-s["n"] // s["cols"]) * s["h"]
 
 
-def test_build_request_adds_a_row_and_follows_model_b(class3_study):
-    w = mu.Comparator(class3_study)
+def test_build_request_adds_a_row_and_follows_model_b(widget, front, class3_study):
+    w = widget
     before = len(class3_study.runs)
+    seen_b = []
+    w.observe(lambda ch: seen_b.append((ch["new"], ch["new"] in front.models)), names=["model_b"])
     w._on_msg(w, {"type": "build", "method": "ft", "grid": {"epochs": [1], "lr": [0.05, 0.1]}}, [])
-    assert wait_for(lambda: not w._progress.get("running", True) and len(w._runs) == before + 2)
-    assert w.model_b == w._runs[-1]["id"] and w._progress["message"] == "Done."
+    assert wait_for(lambda: not w._progress.get("running", True) and len(front.runs) == before + 2)
+    assert w.model_b == front.runs[-1]["id"] and w._progress["message"] == "Done."
     assert w._progress["queued"] == 0
-    new_ids = [r["id"] for r in w._runs[before:]]
-    w._on_msg(w, {"type": "delete", "id": new_ids[0]}, [])
-    assert new_ids[0] not in [r["id"] for r in w._runs] and new_ids[0] not in w._models
-    class3_study.delete(new_ids[1])
+    # Model B moves to each new run only once the browser holds that run's data.
+    assert [b for b, _ in seen_b] == front.ids()[before:] and all(held for _, held in seen_b)
+    new_ids = front.ids()[before:]
+    w._on_msg(w, {"type": "delete", "id": new_ids[1]}, [])
+    assert wait_for(lambda: new_ids[1] not in front.ids() and new_ids[1] not in front.models)
+    assert w.model_b == "retrain"  # it showed the deleted run
+    class3_study.delete(new_ids[0])
 
 
-def test_build_with_epoch_metrics_and_cancel(class3_study):
-    w = mu.Comparator(class3_study)
+def test_build_with_epoch_metrics_and_cancel(widget, front, class3_study):
+    w = widget
     before = len(class3_study.runs)
 
     def cancel_on_first_epoch(event):
@@ -137,19 +178,19 @@ def test_build_with_epoch_metrics_and_cancel(class3_study):
 
     w._on_msg(w, {"type": "build", "method": "ft", "grid": {"epochs": [2]}, "trace": True,
                   "keep_best": True}, [])
-    assert wait_for(lambda: len(w._runs) == before + 1 and not w._progress.get("running", True))
-    new = class3_study[w._runs[-1]["id"]]
-    assert new.trace and new.best_epoch is not None and w._runs[-1]["has_trace"]
+    assert wait_for(lambda: len(front.runs) == before + 1 and not w._progress.get("running", True))
+    new = class3_study[front.runs[-1]["id"]]
+    assert new.trace and new.best_epoch is not None and front.runs[-1]["has_trace"]
     class3_study.add_listener(cancel_on_first_epoch)
     w.build("ga", epochs=[3], lr=[1e-3, 2e-3, 3e-3])
     assert wait_for(lambda: w._progress.get("message") == "Cancelled.")
     class3_study.remove_listener(cancel_on_first_epoch)
-    assert len(w._runs) == before + 1 and w._queued == 0
+    assert len(class3_study.runs) == before + 1 and w._queued == 0
     class3_study.delete(new.id)
 
 
-def test_bad_build_request_shows_an_error_not_a_crash(class3_study):
-    w = mu.Comparator(class3_study)
+def test_bad_build_request_shows_an_error_not_a_crash(widget):
+    w = widget
     w._on_msg(w, {"type": "build", "method": "ft", "grid": {"lr": [-1]}}, [])
     assert "lr must be a number > 0" in w._error
     w._on_msg(w, {"type": "build", "method": "nope", "grid": {}}, [])
@@ -189,10 +230,11 @@ def test_to_html_writes_a_self_contained_page(widget, tmp_path):
     assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
     state = json.loads(re.search(r'<script id="mucomp-state" type="application/json">(.*?)</script>',
                                  page, re.S).group(1).replace("<\\/", "</"))
-    assert set(state["state"]["_models"]) == {r.id for r in widget.study.runs}
-    assert all(p[0] in ("_models", "_probe", "_sprite", "selection") for p in state["buffer_paths"])
+    snapshot = state["state"]["_snapshot"]
+    assert set(snapshot["put"]) == set(snapshot["order"]) == {r.id for r in widget.study.runs}
+    assert all(p[0] in ("_snapshot", "_probe", "_sprite", "selection") for p in state["buffer_paths"])
     # Every model's layout is in the page, so any pair can be chosen offline.
-    coords = [p for p in state["buffer_paths"] if p[0] == "_models" and p[-2:] == ["coords", "buffer"]]
+    coords = [p for p in state["buffer_paths"] if p[0] == "_snapshot" and p[-2:] == ["coords", "buffer"]]
     assert len(coords) == len(widget.study.runs)
 
 
@@ -204,3 +246,126 @@ def test_colab_gets_the_custom_widget_manager(widget, monkeypatch):
     bundle = widget._repr_mimebundle_()
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     assert "application/vnd.jupyter.widget-view+json" in data
+
+
+def test_runs_made_anywhere_reach_the_browser_within_a_second(widget, front, class3_study, tmp_path):
+    """unlearn, sweep, add_checkpoint, delete and load_retrain in Python all show up."""
+    def arrives(cond):
+        return wait_for(cond, timeout=1.0)
+
+    assert wait_for(lambda: set(front.ids()) == {r.id for r in class3_study.runs})
+    run = class3_study.unlearn("ft", epochs=1)
+    assert arrives(lambda: run.id in front.ids() and run.id in front.models)
+    swept = class3_study.sweep("ga", lr=[1e-4, 2e-4], epochs=[1])
+    assert arrives(lambda: all(r.id in front.ids() for r in swept))
+    ckpt = class3_study.add_checkpoint(run.state_dict, name="from elsewhere")
+    assert arrives(lambda: "from elsewhere" in front.ids())
+    assert front.rows["from elsewhere"]["type"] == "Uploaded"
+    widget.model_b = ckpt.id
+    class3_study.delete(ckpt.id)
+    assert arrives(lambda: ckpt.id not in front.ids() and ckpt.id not in front.models)
+    assert widget.model_b == "retrain"
+    # A new Retrain rescores every run: each is sent again with its new gaps.
+    old_gap = front.models[run.id]["gaps"]
+    n_before = len(front.messages)
+    class3_study.load_retrain(run.state_dict)
+    assert arrives(lambda: front.models[run.id]["gaps"] != old_gap)
+    resent = set().union(*(c["put"] for c, _ in front.messages[n_before:]))
+    assert resent == set(front.ids())
+    assert front.ids() == class3_study.results["id"].tolist()
+
+
+def test_each_run_travels_once(widget, front, class3_study):
+    """Adding a run sends that run only: the bytes do not grow with the runs held, and a
+    layout made later adds its coordinates only."""
+    assert wait_for(lambda: "coords" in front.models.get("retrain", {}))
+    sizes = []
+    for lr in (1e-4, 2e-4, 3e-4, 4e-4):
+        n = len(front.messages)
+        run = class3_study.unlearn("ga", epochs=1, lr=lr)
+        assert wait_for(lambda: run.id in front.models)
+        new = front.messages[n:]
+        assert [set(c["put"]) for c, _ in new] == [{run.id}]
+        sizes.append(sum(size for _, size in new))
+        n = len(front.messages)
+        widget.model_b = run.id  # its layout is computed and sent as a patch
+        assert wait_for(lambda: "coords" in front.models[run.id], timeout=120)
+        patch = [c for c, _ in front.messages[n:]]
+        assert all(not c["put"] and set(c["patch"]) <= {run.id} for c in patch)
+    assert max(sizes) - min(sizes) < 0.05 * min(sizes), sizes
+    assert max(sizes) <= 80_000
+
+
+def test_several_widgets_follow_one_study(class3_study):
+    widgets = [mu.Comparator(class3_study) for _ in range(2)]
+    try:
+        fronts = [Front(w) for w in widgets]
+        run = class3_study.unlearn("rl", epochs=1)
+        assert all(wait_for(lambda f=f: run.id in f.ids(), timeout=2.0) for f in fronts)
+        widgets[0].close()
+        class3_study.delete(run.id)
+        assert wait_for(lambda: run.id not in fronts[1].ids(), timeout=2.0)
+        assert run.id in fronts[0].ids()  # a closed widget no longer listens
+    finally:
+        for w in widgets:
+            w.close()
+
+
+def test_a_reloaded_browser_gets_every_run_again(widget, front, class3_study):
+    assert wait_for(lambda: set(front.ids()) == {r.id for r in class3_study.runs})
+    again = Front(widget)  # a new page says hello: it holds nothing
+    assert wait_for(lambda: set(again.ids()) == {r.id for r in class3_study.runs})
+    assert set(again.messages[0][0]["put"]) == set(again.ids())
+
+
+def _upload(w, name, data, chunk=1000):
+    count = max(1, -(-len(data) // chunk))
+    for i in range(count):
+        w._on_msg(w, {"type": "upload", "upload": "t1", "name": name, "size": len(data), "index": i,
+                      "count": count}, [memoryview(data[i * chunk:(i + 1) * chunk])])
+
+
+def test_upload_from_the_browser_adds_a_run(widget, front, class3_study, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the chunks are collected
+    path = tmp_path / "mine.pt"
+    torch.save(class3_study["ga-1"].state_dict, path)
+    before = set(front.ids())
+    _upload(widget, "mine.pt", path.read_bytes(), chunk=64 * 1024)
+    assert wait_for(lambda: len(front.ids()) == len(before) + 1), (widget._error, widget._progress)
+    (new,) = set(front.ids()) - before
+    assert front.rows[new]["type"] == "Uploaded" and widget.model_b == new
+    assert "mine.pt" in class3_study[new].source and widget._error == ""
+    assert front.rows[new]["UA"] == pytest.approx(class3_study["ga-1"].metrics["UA"])
+    assert not list(tmp_path.glob("mucomp-upload-*"))  # the temporary copy is gone
+    class3_study.delete(new)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_upload_errors_show_in_the_widget(widget, front, class3_study, tmp_path, monkeypatch):
+    import pickle
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    before = front.ids()
+    _upload(widget, "junk.pt", b"not a checkpoint" * 10)
+    assert wait_for(lambda: "junk.pt" in widget._error)
+    assert "mucomp-upload-" not in widget._error  # the user's file is named, not the temporary copy
+    widget._error = ""
+    evil = pickle.dumps({"w": __import__("collections").OrderedDict()})
+    _upload(widget, "evil.pt", evil)
+    assert wait_for(lambda: widget._error != "")
+    widget._error = ""
+    widget._on_msg(widget, {"type": "upload", "upload": "big", "name": "huge.pt", "size": 2**40, "index": 0,
+                            "count": 2**19}, [memoryview(b"x")])
+    assert "huge.pt" in widget._error and "MB" in widget._error and "add_checkpoint" in widget._error
+    widget._error = ""
+    widget._on_msg(widget, {"type": "upload", "upload": "t2", "name": "gap.pt", "size": 10, "index": 0,
+                            "count": 3}, [memoryview(b"1234")])
+    widget._on_msg(widget, {"type": "upload", "upload": "t2", "name": "gap.pt", "size": 10, "index": 2,
+                            "count": 3}, [memoryview(b"1234")])
+    assert "gap.pt" in widget._error and "again" in widget._error
+    time.sleep(0.3)
+    assert front.ids() == before and widget._uploads == {}
+    assert not widget._progress.get("running")
+    assert wait_for(lambda: not list(tmp_path.glob("mucomp-upload-*")))

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  gridOf, gridSize, methodFields, mountBuilder, parseValue, progressFraction, validate,
+  gridOf, gridSize, methodFields, mountBuilder, parseValue, progressFraction, uploadFile, validate,
 } from "../panels/builder.js";
 import { makeCtx, makeStore } from "./helpers.js";
 
@@ -224,5 +224,52 @@ describe("model builder", () => {
     cleanup();
     expect(live()).toBe(0);
     expect(el.children.length).toBe(0);
+  });
+});
+
+describe("checkpoint upload", () => {
+  // jsdom's Blob lacks arrayBuffer(), which every browser the widget supports has
+  if (!Blob.prototype.arrayBuffer) {
+    Blob.prototype.arrayBuffer = function arrayBuffer() {
+      return new Promise((resolve) => {
+        const reader = new FileReader();
+        reader.onload = () => resolve(reader.result);
+        reader.readAsArrayBuffer(this);
+      });
+    };
+  }
+
+  it("sends a file in numbered chunks that add up to it", async () => {
+    const bytes = Uint8Array.from({ length: 2500 }, (_, i) => i % 251);
+    const file = new File([bytes], "mine.pt");
+    const sent = [];
+    const error = await uploadFile(file, { max_bytes: 10_000, chunk_bytes: 1000 }, (msg, buffers) => sent.push({ msg, buffers }));
+    expect(error).toBe("");
+    expect(sent.map((s) => [s.msg.index, s.msg.count, s.buffers[0].byteLength])).toEqual([[0, 3, 1000], [1, 3, 1000], [2, 3, 500]]);
+    expect(new Set(sent.map((s) => s.msg.upload)).size).toBe(1);
+    const joined = new Uint8Array(sent.flatMap((s) => [...new Uint8Array(s.buffers[0])]));
+    expect(joined).toEqual(bytes);
+    expect(sent[0].msg).toMatchObject({ type: "upload", name: "mine.pt", size: 2500 });
+  });
+
+  it("refuses a file over the limit without sending it, naming the file and the limit", async () => {
+    const sent = [];
+    const file = new File([new Uint8Array(3 * 2 ** 20)], "big.safetensors");
+    const error = await uploadFile(file, { max_bytes: 2 ** 20, chunk_bytes: 2 ** 18 }, (m) => sent.push(m));
+    expect(sent).toEqual([]);
+    expect(error).toMatch(/big\.safetensors is 3\.0 MB.*up to 1\.0 MB.*add_checkpoint/);
+  });
+
+  it("shows a file input with the stated limit in the builder", () => {
+    const store = makeStore();
+    store.set({ meta: { ...store.get().meta, upload: { max_bytes: 512 * 2 ** 20, chunk_bytes: 2 ** 21 } } });
+    const el = document.createElement("div");
+    const cleanup = mountBuilder(el, makeCtx(store));
+    expect(el.querySelector("input[type=file].mucomp-bld-upload-input")).not.toBeNull();
+    expect(el.textContent).toContain("up to 512 MB");
+    store.set({ progress: { running: true, upload: true, stage: "Uploading", method: "mine.pt", fraction: 0.4 } });
+    expect(el.querySelector(".mucomp-bld-progress").textContent).toMatch(/Uploading.*mine\.pt.*40%/);
+    expect(el.querySelector(".mucomp-bld-cancel")).toBeNull();
+    cleanup();
   });
 });

@@ -36,6 +36,8 @@ export function fakeModel(initial) {
   return model;
 }
 
+let uidCount = 0;
+
 const linspace = (a, b, n) => Float32Array.from({ length: n }, (_, i) => a + ((b - a) * i) / (n - 1));
 
 function curve(lo, hi, r) {
@@ -110,19 +112,36 @@ export function makeState({ n = 200, k = 10, forgetClass = 3, runs = ["original"
       AvgGap: id === "retrain" ? 0 : 0.1, RTE: id === "original" ? null : 1.5 * (m + 1), has_trace: id === "ft-1", best_epoch: null,
     });
   });
-  const columns = { UA: "forget", RA: "retain", TUA: "test forget", TRA: "test retain", PS: "privacy", MIA: "svc", "MIA-Ent": "ent", "MIA-Loss": "loss", AUC: "auc", "U-AUC": "uauc", AvgGap: "gap" };
+  // meta.metrics as mucomp_widget/_payload.meta sends them (evaluation/summary.py METRIC_INFO)
+  const metrics = [
+    {"key": "UA", "label": "UA", "description": "accuracy on the forget training samples", "direction": "retrain", "family": "accuracy", "unit": "", "target": null, "default": true, "interval": null},
+    {"key": "RA", "label": "RA", "description": "accuracy on the retain training samples", "direction": "retrain", "family": "accuracy", "unit": "", "target": null, "default": true, "interval": null},
+    {"key": "TUA", "label": "TUA", "description": "test accuracy on the forgotten classes", "direction": "retrain", "family": "accuracy", "unit": "", "target": null, "default": true, "interval": null},
+    {"key": "TRA", "label": "TRA", "description": "test accuracy on the retained classes", "direction": "retrain", "family": "accuracy", "unit": "", "target": null, "default": true, "interval": null},
+    {"key": "PS", "label": "PS", "description": "privacy score, 1 - worst threshold-attack score against Retrain", "direction": "higher", "family": "privacy", "unit": "", "target": null, "default": true, "interval": {"key": "PS", "kind": "ci"}},
+    {"key": "MIA", "label": "MIA", "description": "SalUn/Sparse SVC MIA-efficacy (SalUn's protocol: first |test| retain vs test samples), share of forget samples judged non-member", "direction": "retrain", "family": "privacy", "unit": "", "target": null, "default": true, "interval": {"key": "MIA", "kind": "range"}},
+    {"key": "MIA-Ent", "label": "MIA-Ent", "description": "Bad-Teacher/SSD entropy MIA, share of forget samples judged member", "direction": "retrain", "family": "privacy", "unit": "", "target": null, "default": false, "interval": null},
+    {"key": "MIA-Loss", "label": "MIA-Loss", "description": "SCRUB/NeurIPS'23 loss-attack CV accuracy, forget vs held-out (0.5 = no signal)", "direction": "retrain", "family": "privacy", "unit": "", "target": null, "default": false, "interval": null},
+    {"key": "AUC", "label": "AUC", "description": "ROC AUC of forget (member) vs held-out samples on logit-scaled confidence", "direction": "retrain", "family": "privacy", "unit": "", "target": null, "default": false, "interval": {"key": "AUC", "kind": "ci"}},
+    {"key": "U-AUC", "label": "U-AUC", "description": "ROC AUC telling this model from Retrain on the forget samples", "direction": "target", "family": "privacy", "unit": "", "target": 0.5, "default": false, "interval": {"key": "U-AUC", "kind": "ci"}},
+    {"key": "AvgGap", "label": "AvgGap", "description": "mean |gap| to Retrain over UA, RA, TRA, MIA", "direction": "lower", "family": "summary", "unit": "", "target": null, "default": true, "interval": null},
+    {"key": "RTE", "label": "RTE", "description": "seconds of the unlearning loop (Retrain: its training time)", "direction": "lower", "family": "efficiency", "unit": "s", "target": null, "default": true, "interval": null},
+  ];
   return {
     _meta: {
       dataset: "synthetic", class_names: Array.from({ length: k }, (_, c) => `class ${c}`), num_classes: k,
       forget_classes: [forgetClass], classwise: true, forget: `classes(${forgetClass})`, architecture: "small_cnn",
-      columns, methods: [{ name: "ft", label: "Fine-Tuning", defaults: { epochs: 10, lr: 0.01, batch_size: 128 } },
+      metrics, methods: [{ name: "ft", label: "Fine-Tuning", defaults: { epochs: 10, lr: 0.01, batch_size: 128 } },
         { name: "ga", label: "Gradient Ascent", defaults: { epochs: 7, lr: 0.0001, batch_size: 256, clip: 100, variant: "paper" },
           constraints: { clip: { type: "float", allowed: "a number > 0", min: 0, max: null, min_open: true },
             variant: { type: "choice", allowed: "one of 'paper', 'reference'", choices: ["paper", "reference"] } } }],
       blocks: ["block1", "block2", "block3", "fc"], cka_sets: ["train_forget", "train_retain", "test_forget", "test_retain"],
       n_probe: n, n_forget: nf, grid: "reference",
     },
-    _runs: rows, _probe: probe, _models: models, _sprite: null, _progress: {}, _error: "", _static: false,
+    // runs as a page holds them (`_snapshot`, a "runs" message); without it a kernel is asked
+    _uid: `test-${++uidCount}`, _snapshot: { order: rows.map((row) => row.id), patch: {}, drop: [],
+      put: Object.fromEntries(rows.map((row) => [row.id, { row, data: models[row.id] }])) },
+    _probe: probe, _sprite: null, _progress: {}, _error: "", _static: false,
     model_a: runs[0], model_b: runs[1], selection: encode(new Uint32Array(0)), threshold: null,
     metric: "entropy", theme: "light",
   };
@@ -136,7 +155,8 @@ function mapEnc(c) {
 export function makeStore(opts = {}, overrides = {}) {
   const s = makeState(opts);
   return createStore({
-    meta: s._meta, runs: s._runs, probe: decodeTree(s._probe), models: decodeTree(s._models),
+    meta: s._meta, runs: s._snapshot.order.map((id) => s._snapshot.put[id].row), probe: decodeTree(s._probe),
+    models: Object.fromEntries(Object.entries(s._snapshot.put).map(([id, e]) => [id, decodeTree(e.data)])),
     sprite: createSprite(null), progress: {}, error: "", isStatic: false,
     modelA: s.model_a, modelB: s.model_b, hovered: null, selection: new Uint32Array(0),
     metric: "entropy", threshold: null, strategy: "custom", highlight: "all", hiddenClasses: [],

@@ -84,3 +84,81 @@ describe("widget entry", () => {
     cleanup();
   });
 });
+
+/** A kernel's widget: no snapshot, runs arrive as "runs" messages with binary buffers. */
+function kernelModel() {
+  const state = makeState();
+  const { _snapshot: snap, ...traits } = state;
+  return { model: fakeModel(traits), snap };
+}
+
+/** A "runs" message as Python sends it: arrays out of the JSON, listed in buffer_paths. */
+function runsMessage(content) {
+  const buffers = [];
+  const paths = [];
+  const walk = (v, path) => {
+    if (v && typeof v === "object" && "buffer" in v && "dtype" in v && "shape" in v) {
+      paths.push([...path, "buffer"]);
+      buffers.push(v.buffer);
+      return { dtype: v.dtype, shape: v.shape };
+    }
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, i]));
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, [...path, k])]));
+    return v;
+  };
+  const msg = walk({ type: "runs", patch: {}, drop: [], put: {}, ...content }, []);
+  return [{ ...msg, buffer_paths: paths }, buffers];
+}
+
+describe("runs from a kernel", () => {
+  it("asks for the runs once per model and fills the store from messages", () => {
+    const { model, snap } = kernelModel();
+    widget.initialize({ model });
+    const el = document.createElement("div");
+    const cleanup = widget.render({ model, el });
+    expect(model.sent.filter((s) => s.msg.type === "hello")).toHaveLength(1);
+    const store = el.querySelector(".mucomp").__mucompStore;
+    expect(store.get().runs).toEqual([]);
+    model.pythonSend(...runsMessage({ order: snap.order, put: snap.put }));
+    expect(store.get().runs.map((r) => r.id)).toEqual(["original", "retrain", "ft-1"]);
+    expect(store.get().models["ft-1"].pred).toBeInstanceOf(Uint8Array);
+    cleanup();
+  });
+
+  it("replaces only the runs a message names, so other runs keep their objects", () => {
+    const { model, snap } = kernelModel();
+    const el = document.createElement("div");
+    const cleanup = widget.render({ model, el });
+    const store = el.querySelector(".mucomp").__mucompStore;
+    model.pythonSend(...runsMessage({ order: snap.order, put: snap.put }));
+    const before = store.get();
+    const { coords, ...noCoords } = snap.put["ft-1"].data;
+    const order = [...snap.order, "ga-1"];
+    model.pythonSend(...runsMessage({ order, put: { "ga-1": { row: { ...snap.put["ft-1"].row, id: "ga-1" }, data: noCoords } } }));
+    let s = store.get();
+    expect(s.runs.map((r) => r.id)).toEqual(order);
+    expect(s.models.original).toBe(before.models.original);
+    expect(s.models["ft-1"]).toBe(before.models["ft-1"]);
+    expect(s.models["ga-1"].coords).toBeUndefined();
+    model.pythonSend(...runsMessage({ order, patch: { "ga-1": { coords, disparity: 0.1 } } }));
+    s = store.get();
+    expect(s.models["ga-1"].coords.length).toBe(coords.shape[0] * 2);
+    expect(s.models["ga-1"].pred).toBeInstanceOf(Uint8Array); // a patch keeps the rest
+    expect(s.runs).toBe(store.get().runs);
+    model.pythonSend(...runsMessage({ order: snap.order, drop: ["ga-1"] }));
+    expect(store.get().runs.map((r) => r.id)).toEqual(snap.order);
+    expect(store.get().models["ga-1"]).toBeUndefined();
+    cleanup();
+  });
+
+  it("a second view of the same widget starts with the runs the first received", () => {
+    const { model, snap } = kernelModel();
+    widget.initialize({ model });
+    model.pythonSend(...runsMessage({ order: snap.order, put: snap.put }));
+    const el = document.createElement("div");
+    const cleanup = widget.render({ model, el });
+    expect(el.querySelector(".mucomp").__mucompStore.get().runs).toHaveLength(3);
+    expect(model.sent.filter((s) => s.msg.type === "hello")).toHaveLength(1);
+    cleanup();
+  });
+});

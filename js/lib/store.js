@@ -32,3 +32,16 @@ export function createStore(initial) {
 export function changed(state, prev, ...keys) {
   return keys.some((k) => !Object.is(state[k], prev[k]));
 }
+
+/**
+ * True when the data of a shown model changed: its id (`modelA`/`modelB` or the given ids)
+ * or its entry in `models`. Runs arrive one at a time, so a panel that shows A and B need
+ * not redraw when another run's data lands.
+ * @param {string[]} [ids] run ids the panel shows (default: Model A and Model B)
+ */
+export function modelsChanged(state, prev, ids) {
+  if (!ids && changed(state, prev, "modelA", "modelB")) return true;
+  const shown = ids || [state.modelA, state.modelB];
+  if (state.models === prev.models) return false;
+  return shown.some((id) => state.models?.[id] !== prev.models?.[id]);
+}

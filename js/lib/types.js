@@ -11,7 +11,13 @@
  * @property {boolean} classwise
  * @property {string} forget                  e.g. "classes(3)"
  * @property {string} architecture
- * @property {Object<string, string>} columns metric column -> meaning and direction, table order
+ * @property {{key: string, label: string, description: string, direction: "higher"|"lower"|"retrain"|"target",
+ *   family: string, unit: string, target: number|null, interval: {key: string, kind: "ci"|"range"}|null,
+ *   default: boolean}[]} metrics             results-table metric columns in table order, as declared
+ *                                            in evaluation/summary.py (MetricInfo): "retrain" = closest
+ *                                            to Retrain's value is best, "target" = closest to target;
+ *                                            interval.key names the ModelData.ci entry; default: shown
+ *                                            without asking
  * @property {{name: string, label: string, defaults: Object<string, number|boolean>}[]} methods
  * @property {string[]} blocks                layer names for CKA, in order
  * @property {string[]} cka_sets              "train_forget", "train_retain", "test_forget", "test_retain"
@@ -21,7 +27,8 @@
  */
 
 /**
- * @typedef {Object} Row                      (trait `_runs`, JSON list; one per model, table order)
+ * @typedef {Object} Row                      (store `runs`, one per model, table order; from
+ *                                            "runs" messages, see lib/runs.js)
  * @property {string} id                      "original", "retrain", "ft-1", ...
  * @property {"Original"|"Retrain"|"Unlearned"|"Uploaded"} type
  * @property {string|null} method
@@ -34,6 +41,7 @@
  *                                            AUC, "U-AUC", AvgGap, RTE (null = undefined)
  * @property {boolean} has_trace
  * @property {number|null} best_epoch
+ * @property {Object<string, number|string|boolean|null>} hp  every hyperparameter of the run
  */
 
 /**
@@ -53,7 +61,8 @@
  *   tpr_at_reason: Object<string, string>, min_fpr: number}} Roc   tpr_at null (with its reason)
  *   where the target FPR is below min_fpr = 1/n non-members
  *
- * @typedef {Object} ModelData                (trait `_models`: run id -> ModelData)
+ * @typedef {Object} ModelData                (store `models`: run id -> ModelData; from "runs"
+ *                                            messages, one run at a time, see lib/runs.js)
  * @property {Float32Array} [coords]          (n, 2) layout of the probe points; absent until
  *                                            Python has computed it (show "computing layout")
  * @property {number|null} [disparity]        with coords: retained points' mean distance from

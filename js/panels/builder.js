@@ -77,12 +77,37 @@ export function gridSize(grid) {
 
 /** Share of the current build done: (runs done + epoch fraction) / total, in [0, 1]. */
 export function progressFraction(p) {
+  if (Number.isFinite(p?.fraction)) return Math.min(1, Math.max(0, p.fraction)); // an upload
   if (!p?.total) return 0;
   const epochPart = /^evaluat/i.test(p.stage || "") ? 1 : p.epochs ? (p.epoch || 0) / p.epochs : 0;
   return Math.min(1, Math.max(0, ((p.index || 1) - 1 + epochPart) / p.total));
 }
 
 const fmtValue = (v) => String(Number(Number(v).toPrecision(6)));
+const fmtMB = (bytes) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MB`;
+
+/**
+ * Send a checkpoint file to Python in chunks ({type: "upload", upload, name, size, index,
+ * count} with one binary buffer each); Python evaluates it like `study.add_checkpoint`.
+ * Returns an error message instead of sending when the file is over the limit.
+ * @param {File|Blob & {name: string}} file
+ * @param {{max_bytes: number, chunk_bytes: number}} limits  meta.upload
+ * @param {(msg: object, buffers: ArrayBuffer[]) => void} send
+ */
+export async function uploadFile(file, limits, send) {
+  if (!file.size) return `${file.name} is empty.`;
+  if (file.size > limits.max_bytes) {
+    return `${file.name} is ${fmtMB(file.size)}; the widget takes checkpoints of up to ${fmtMB(limits.max_bytes)}. `
+      + "Evaluate larger ones with study.add_checkpoint(path) in Python.";
+  }
+  const token = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+  const count = Math.ceil(file.size / limits.chunk_bytes);
+  for (let index = 0; index < count; index++) {
+    const chunk = await file.slice(index * limits.chunk_bytes, (index + 1) * limits.chunk_bytes).arrayBuffer();
+    send({ type: "upload", upload: token, name: file.name, size: file.size, index, count }, [chunk]);
+  }
+  return "";
+}
 
 let uid = 0;
 
@@ -119,8 +144,16 @@ export function mountBuilder(el, ctx) {
       h("label", { for: traceBox.id, title: "UA, RA, TUA, TRA, PS, MIA and Avg. Gap after every epoch" }, traceBox, " Epoch metrics"),
       h("label", { for: bestBox.id, title: "Keep the epoch closest to Retrain (smallest Avg. Gap)" }, bestBox, " Keep best epoch")),
     summary, buildBtn);
+  const fileInput = h("input", { type: "file", id: `${id}-upload`, class: "mucomp-bld-upload-input",
+    accept: ".pt,.pth,.bin,.safetensors", onchange: onUpload });
+  const uploadMsg = h("div", { class: "mucomp-bld-msg", role: "alert", hidden: true });
+  const uploadBox = h("fieldset", { class: "mucomp-bld-form mucomp-bld-upload" },
+    h("legend", { class: "mucomp-bld-sr" }, "Add an unlearned checkpoint"),
+    h("div", { class: "mucomp-bld-row" }, h("label", { for: fileInput.id }, "Checkpoint"), fileInput),
+    h("div", { class: "mucomp-bld-note" }),
+    uploadMsg);
   const progressBox = h("div", { class: "mucomp-bld-progress", role: "status", "aria-live": "polite" });
-  el.append(h("div", { class: "mucomp-panel-title" }, "Model Builder"), staticNote, form,
+  el.append(h("div", { class: "mucomp-panel-title" }, "Model Builder"), staticNote, form, uploadBox,
     h("div", { class: "mucomp-panel-title mucomp-bld-ptitle" }, "Progress"), progressBox);
 
   function currentMethod() {
@@ -231,6 +264,24 @@ export function mountBuilder(el, ctx) {
     send({ type: "build", method, base, grid: gridOf(fields), trace: traceBox.checked, keep_best: bestBox.checked });
   }
 
+  async function onUpload() {
+    const file = fileInput.files?.[0];
+    if (!file) return;
+    const limits = store.get().meta.upload;
+    const error = limits ? await uploadFile(file, limits, send) : "This kernel does not take uploads.";
+    uploadMsg.hidden = !error;
+    uploadMsg.textContent = error;
+    fileInput.value = ""; // the same file can be chosen again
+  }
+
+  function drawUploadNote() {
+    const limits = store.get().meta.upload;
+    uploadBox.querySelector(".mucomp-bld-note").textContent = limits
+      ? `A state dict saved elsewhere (torch.save(model.state_dict()) or safetensors, up to ${fmtMB(limits.max_bytes)}), `
+        + "evaluated like study.add_checkpoint; pickled objects are refused."
+      : "";
+  }
+
   function drawProgress() {
     const { progress: p = {}, meta, isStatic } = store.get();
     if (!p.running) {
@@ -242,11 +293,11 @@ export function mountBuilder(el, ctx) {
     const frac = progressFraction(p);
     const bar = h("progress", { class: "mucomp-bld-bar", max: 1, "aria-label": "Build progress" });
     bar.value = frac;
-    const cancel = h("button", { class: "mucomp-bld-cancel", disabled: isStatic || cancelling,
+    const cancel = p.upload ? null : h("button", { class: "mucomp-bld-cancel", disabled: isStatic || cancelling,
       onclick: () => { cancelling = true; send({ type: "cancel" }); drawProgress(); } }, cancelling ? "Cancelling…" : "Cancel");
     progressBox.replaceChildren(
       h("div", { class: "mucomp-bld-stage" }, h("strong", {}, p.stage || "Starting"), label ? ` · ${label}` : ""),
-      h("div", { class: "mucomp-bld-counts" },
+      p.upload ? null : h("div", { class: "mucomp-bld-counts" },
         h("span", {}, `Run ${p.index ?? "–"} / ${p.total ?? "–"}`),
         p.epochs ? h("span", {}, `Epoch ${p.epoch ?? 0} / ${p.epochs}`) : null,
         Number.isFinite(p.loss) ? h("span", {}, `loss ${p.loss.toFixed(4)}`) : null),
@@ -256,18 +307,20 @@ export function mountBuilder(el, ctx) {
   function drawStatic() {
     const { isStatic } = store.get();
     form.disabled = isStatic;
+    uploadBox.disabled = isStatic || Boolean(store.get().progress?.running);
     staticNote.hidden = !isStatic;
     drawSummary();
   }
 
   const unsub = store.subscribe((s, prev) => {
     if (changed(s, prev, "runs", "meta")) drawSelects();
-    if (changed(s, prev, "meta")) drawFields();
+    if (changed(s, prev, "meta")) { drawFields(); drawUploadNote(); }
     if (changed(s, prev, "progress", "meta", "isStatic")) drawProgress();
     if (changed(s, prev, "progress", "isStatic")) drawStatic();
   });
   drawSelects();
   drawFields();
+  drawUploadNote();
   drawProgress();
   drawStatic();
 
