@@ -3,6 +3,7 @@ import { quadtree } from "d3-quadtree";
 import {
   alignmentNote, coordBounds, fitView, forgetTargets, highlightMatches, hitTest, mountEmbedding, POOR_ALIGNMENT,
 } from "../panels/embedding.js";
+import { classColor, palette } from "../lib/colors.js";
 import { makeCtx, makeStore } from "./helpers.js";
 
 // jsdom lays nothing out: give the panel a fixed geometry. Plots are 400×400 at (0, 20) and
@@ -11,9 +12,11 @@ const SIDE = 400, TOP = 20, GAP = 8;
 function rect(left, top, width, height) {
   return { left, top, width, height, right: left + width, bottom: top + height, x: left, y: top };
 }
+let widgetRect = null; // the widget's box (ctx.root), when a test gives one
 function fakeLayout() {
   return vi.spyOn(Element.prototype, "getBoundingClientRect").mockImplementation(function () {
     if (this.classList.contains("mucomp-emb-plots")) return rect(0, 0, 2 * SIDE + GAP, SIDE + TOP);
+    if (this.classList.contains("mucomp") && widgetRect) return widgetRect;
     const plot = this.closest(".mucomp-emb-plot");
     if (plot && (this.classList.contains("mucomp-emb-canvaswrap") || this.tagName === "CANVAS")) {
       const idx = [...plot.parentElement.querySelectorAll(".mucomp-emb-plot")].indexOf(plot);
@@ -44,12 +47,36 @@ function pointer(target, type, [clientX, clientY], extra = {}) {
   target.dispatchEvent(new MouseEvent(type, { clientX, clientY, bubbles: true, ...extra }));
 }
 
+/**
+ * The circles a canvas drew, in order, from vitest-canvas-mock's event log: centre and radius
+ * with the alpha and fill in force and whether their path was filled, and its stroke colour
+ * (null: not stroked). Crosses are left out.
+ */
+function markers(events) {
+  const out = [];
+  let alpha = 1, fill = null, strokeStyle = null, path = [];
+  for (const e of events) {
+    if (e.type === "globalAlpha") alpha = e.props.value;
+    else if (e.type === "fillStyle") fill = e.props.value;
+    else if (e.type === "strokeStyle") strokeStyle = e.props.value;
+    else if (e.type === "beginPath") path = [];
+    else if (e.type === "arc") {
+      path.push({ x: e.props.x, y: e.props.y, radius: e.props.radius, alpha, fill, filled: false, stroke: null });
+      out.push(path.at(-1));
+    } else if (e.type === "fill") for (const m of path) m.filled = true;
+    else if (e.type === "stroke") for (const m of path) m.stroke = strokeStyle;
+  }
+  return out;
+}
+
 const canvases = (el) => [...el.querySelectorAll("canvas.mucomp-emb-canvas")];
 const overlayCtx = (el) => el.querySelector("canvas.mucomp-emb-overlay").getContext("2d");
 
+const nextFrame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+
 let layout;
 beforeEach(() => { layout = fakeLayout(); });
-afterEach(() => { layout.mockRestore(); document.body.replaceChildren(); });
+afterEach(() => { layout.mockRestore(); widgetRect = null; document.body.replaceChildren(); });
 
 describe("embedding: classification", () => {
   const labels = Uint8Array.from([3, 3, 3, 1, 1, 2]);
@@ -204,26 +231,51 @@ describe("embedding panel", () => {
     cleanup();
   });
 
-  it("lassos with Shift+drag too, and rings a selection set from Python in both plots", () => {
+  it("lassos with Shift+drag too", () => {
     const { el, store, cleanup } = mount();
-    const [a, b] = canvases(el);
+    const [a] = canvases(el);
     const p = clientPos(store, 0, 0);
     pointer(a, "pointerdown", [p[0] - 4, p[1] - 4], { button: 0, shiftKey: true });
     pointer(a, "pointermove", [p[0] + 4, p[1] - 4]);
     pointer(a, "pointermove", [p[0] + 4, p[1] + 4]);
     pointer(a, "pointerup", [p[0] - 4, p[1] + 4]);
     expect(Array.from(store.get().selection)).toContain(store.get().probe.ids[0]);
-    const ctxB = b.getContext("2d");
-    ctxB.__clearEvents();
-    store.set({ selection: Uint32Array.from([store.get().probe.ids[5], 123456]) });
-    const ring = ctxB.__getEvents().filter((e) => e.type === "arc" && e.props.radius > 5);
-    const [bx, by] = clientPos(store, 1, 5);
-    expect(ring.map((e) => [e.props.x + (SIDE + GAP), e.props.y + TOP])).toEqual([[bx, by]]);
     expect(el.querySelector("button[aria-label='Clear selection']").disabled).toBe(false);
     el.querySelector("button[aria-label='Clear selection']").click();
     expect(store.get().selection.length).toBe(0);
     cleanup();
   });
+
+  for (const theme of ["light", "dark"]) {
+    it(`draws a selection in its class colours and dims the rest (${theme} theme)`, () => {
+      const { el, store, cleanup } = mount({}, { theme });
+      const ctxB = canvases(el)[1].getContext("2d");
+      ctxB.__clearEvents();
+      const { ids } = store.get().probe, pred = store.get().models.retrain.pred;
+      store.set({ selection: Uint32Array.from([ids[5], ids[13], 123456]) });
+      const drawn = markers(ctxB.__getEvents());
+      const [bx, by] = clientPos(store, 1, 5);
+      const at = (x, y) => drawn.filter((m) => Math.abs(m.x - x) < 1e-6 && Math.abs(m.y - y) < 1e-6);
+      const mine = at(bx - (SIDE + GAP), by - TOP);
+      // Point 5: a halo of the background, then the point over it: opaque, in its class
+      // colour, slightly larger.
+      const bg = palette(theme).bg.toLowerCase();
+      const halo = mine.findIndex((m) => !m.filled && m.stroke === bg);
+      const dot = mine.findIndex((m) => m.filled);
+      expect(halo).toBeGreaterThanOrEqual(0);
+      expect(dot).toBeGreaterThan(halo);
+      expect(mine[dot]).toMatchObject({ alpha: 1, fill: classColor(pred[5], theme).toLowerCase() });
+      expect(mine[dot].radius).toBeGreaterThan(3.5);
+      expect(mine[dot].radius).toBeLessThan(6);
+      // Everything else: the class colour, dimmed; no rings in the foreground colour.
+      const rest = drawn.filter((m) => m.filled && !mine.includes(m) && m.alpha < 1);
+      expect(rest.length).toBe(drawn.filter((m) => m.filled).length - 1);
+      expect(rest.length).toBeGreaterThan(150);
+      for (const m of rest) expect(m.alpha).toBeLessThanOrEqual(0.2);
+      expect(drawn.every((m) => m.stroke !== palette(theme).fg.toLowerCase())).toBe(true);
+      cleanup();
+    });
+  }
 
   it("opens a tooltip with class names and both predictions on click, and closes it on Esc", () => {
     const { el, store, cleanup } = mount();
@@ -302,6 +354,178 @@ describe("embedding panel", () => {
     pointer(a, "pointermove", clientPos(store, 0, 13));
     expect(store.get().hovered).toBeNull();
     expect(a.__on ?? []).toEqual([]); // d3-zoom listeners gone
+  });
+});
+
+describe("embedding: hover and click", () => {
+  const tipText = (el) => el.querySelector(".mucomp-emb-tip").textContent;
+
+  it("pins on click the sample the hover named, though a click's coordinates are whole pixels", () => {
+    // Browsers give pointer events fractional coordinates and clicks whole ones (Chromium
+    // truncates): find a fractional spot of plot A whose nearest point differs from that of
+    // its truncated twin, as it does in dense clusters.
+    const { el, store, cleanup } = mount();
+    const [a] = canvases(el);
+    const { ids } = store.get().probe;
+    const hoverAt = (p) => { pointer(a, "pointermove", p); return store.get().hovered; };
+    let spot = null;
+    for (let i = 0; i < ids.length && !spot; i++) {
+      for (let j = i + 1; j < ids.length && !spot; j++) {
+        const [pi, pj] = [clientPos(store, 0, i), clientPos(store, 0, j)];
+        if (Math.hypot(pi[0] - pj[0], pi[1] - pj[1]) > 6) continue;
+        const mid = [(pi[0] + pj[0]) / 2, (pi[1] + pj[1]) / 2];
+        for (const [dx, dy] of [[0, 0], [-1, 0], [0, -1], [-1, -1], [1, 0], [0, 1]]) {
+          const p = [Math.floor(mid[0]) + dx + 0.75, Math.floor(mid[1]) + dy + 0.75];
+          const hovered = hoverAt(p);
+          if (hovered !== null && hovered !== hoverAt(p.map(Math.floor))) { spot = p; break; }
+        }
+      }
+    }
+    expect(spot).not.toBeNull();
+    const hovered = hoverAt(spot);
+    expect(el.querySelector(".mucomp-emb-card").textContent).toContain(`sample ${hovered}`);
+    pointer(a, "pointerdown", spot, { button: 0 });
+    pointer(a, "pointerup", spot, { button: 0 });
+    pointer(a, "click", spot.map(Math.floor));
+    expect(tipText(el)).toContain(`Sample ${hovered} · true class`);
+    cleanup();
+  });
+
+  it("hovers again under a still pointer when the view changes, so a click pins what the card names", async () => {
+    const { el, store, cleanup } = mount();
+    const [a] = canvases(el);
+    const { ids } = store.get().probe;
+    // The point farthest from the centre moves far from a still pointer as the view zooms.
+    const far = [...ids.keys()].reduce((best, i) => {
+      const d = (i) => Math.hypot(clientPos(store, 0, i)[0] - SIDE / 2, clientPos(store, 0, i)[1] - TOP - SIDE / 2);
+      return d(i) > d(best) ? i : best;
+    }, 0);
+    const p = clientPos(store, 0, far);
+    pointer(a, "pointermove", p);
+    const before = store.get().hovered;
+    expect(before).toBe(ids[far]);
+    el.querySelector(".mucomp-emb-plots").dispatchEvent(new KeyboardEvent("keydown", { key: "+", bubbles: true }));
+    await nextFrame();
+    const after = store.get().hovered;
+    expect(after).not.toBe(before);
+    pointer(a, "click", p);
+    const tip = el.querySelector(".mucomp-emb-tip");
+    if (after === null) expect(tip.hidden).toBe(true);
+    else expect(tipText(el)).toContain(`Sample ${after} · true class`);
+    cleanup();
+  });
+});
+
+describe("embedding: the pinned tooltip", () => {
+  const TIP_W = 360, TIP_H = 170;
+  let sizes;
+  beforeEach(() => {
+    const size = (n) => function () { return this.classList.contains("mucomp-emb-tip") ? n : 0; };
+    sizes = [vi.spyOn(HTMLElement.prototype, "offsetWidth", "get").mockImplementation(size(TIP_W)),
+      vi.spyOn(HTMLElement.prototype, "offsetHeight", "get").mockImplementation(size(TIP_H))];
+  });
+  afterEach(() => sizes.forEach((m) => m.mockRestore()));
+
+  /** Mount inside a `.mucomp` widget element whose box is `box` (plots at 0, 0 … 808, 420). */
+  function mountInWidget(box) {
+    widgetRect = box;
+    const store = makeStore();
+    const widget = document.createElement("div");
+    widget.className = "mucomp";
+    const el = document.createElement("div");
+    widget.append(el);
+    document.body.append(widget);
+    const cleanup = mountEmbedding(el, { ...makeCtx(store), root: widget });
+    return { store, el, cleanup };
+  }
+  const tipBox = (el) => {
+    const tip = el.querySelector(".mucomp-emb-tip");
+    const left = parseFloat(tip.style.left), top = parseFloat(tip.style.top);
+    return { left, top, right: left + TIP_W, bottom: top + TIP_H };
+  };
+  const plotBox = (side) => ({ left: side * (SIDE + GAP), top: TOP, right: side * (SIDE + GAP) + SIDE, bottom: TOP + SIDE });
+  const overlaps = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  const inside = (a, b) => a.left >= b.left && a.right <= b.right && a.top >= b.top && a.bottom <= b.bottom;
+
+  it("sits beside the clicked plot, outside the plots where the widget has room", () => {
+    const widget = rect(-420, -40, 1650, 700);
+    const { el, store, cleanup } = mountInWidget(widget);
+    canvases(el).forEach((canvas, side) => {
+      pointer(canvas, "click", clientPos(store, side, 13));
+      const box = tipBox(el);
+      expect(overlaps(box, plotBox(0)) || overlaps(box, plotBox(1))).toBe(false);
+      expect(inside(box, widget)).toBe(true);
+      const [, y] = clientPos(store, side, 13); // level with the sample
+      expect(box.top).toBeLessThanOrEqual(y);
+      expect(box.bottom).toBeGreaterThanOrEqual(y);
+    });
+    cleanup();
+  });
+
+  it("sits over the other plot when the widget has no room beside the plots", () => {
+    const widget = rect(0, 0, 2 * SIDE + GAP, SIDE + TOP);
+    const { el, store, cleanup } = mountInWidget(widget);
+    canvases(el).forEach((canvas, side) => {
+      pointer(canvas, "click", clientPos(store, side, 13));
+      const box = tipBox(el);
+      expect(overlaps(box, plotBox(side))).toBe(false);
+      expect(inside(box, widget)).toBe(true);
+    });
+    cleanup();
+  });
+
+  it("marks its sample in both plots while open", () => {
+    const { el, store, cleanup } = mount();
+    const ctx = overlayCtx(el);
+    pointer(canvases(el)[0], "click", clientPos(store, 0, 13));
+    const round = ([x, y]) => [x.toFixed(6), y.toFixed(6)];
+    const rings = () => ctx.__getEvents().filter((e) => e.type === "arc" && e.props.radius > 8)
+      .map((e) => round([e.props.x, e.props.y]));
+    expect(rings()).toEqual([round(clientPos(store, 0, 13)), round(clientPos(store, 1, 13))]);
+    ctx.__clearEvents();
+    el.querySelector(".mucomp-emb-tip button[aria-label=Close]").click();
+    expect(rings()).toEqual([]);
+    cleanup();
+  });
+
+  it("closes when the highlight mode, the models shown or the hidden classes change, not otherwise", () => {
+    const { el, store, cleanup } = mount();
+    const tip = el.querySelector(".mucomp-emb-tip");
+    const open = () => {
+      pointer(canvases(el)[0], "click", clientPos(store, 0, 13)); // class 3: a target, never hidden here
+      expect(tip.hidden).toBe(false);
+    };
+    for (const change of [{ highlight: "target" }, { modelB: "ft-1" }, { modelA: "retrain" }, { hiddenClasses: [7] }]) {
+      open();
+      store.set(change);
+      expect(tip.hidden, JSON.stringify(change)).toBe(true);
+    }
+    open();
+    store.set({ theme: "dark" });
+    store.set({ hovered: store.get().probe.ids[2] });
+    store.set({ selection: Uint32Array.from([store.get().probe.ids[2]]) });
+    expect(tip.hidden).toBe(false);
+    cleanup();
+  });
+});
+
+describe("embedding: redraws", () => {
+  it("repaints only when a shown model's data changes, and retitles when the rows change", () => {
+    const { el, store, cleanup } = mount();
+    const ctxs = canvases(el).map((c) => c.getContext("2d"));
+    const drawCalls = () => ctxs.map((c) => c.__getDrawCalls().length);
+    ctxs.forEach((c) => c.__clearDrawCalls());
+    const { models, runs } = store.get();
+    // Another run arrives: a new `models` object, new entry for it only.
+    store.set({ models: { ...models, "ft-1": { ...models["ft-1"] } } });
+    expect(drawCalls()).toEqual([0, 0]);
+    store.set({ runs: runs.map((r) => (r.id === "retrain" ? { ...r, type: "Uploaded" } : r)) });
+    expect(drawCalls()).toEqual([0, 0]);
+    expect(el.querySelectorAll(".mucomp-emb-title")[1].textContent).toBe("Model B (Uploaded, retrain)");
+    // Model B's data changes: both plots share one fit, so both repaint.
+    store.set({ models: { ...store.get().models, retrain: { ...models.retrain } } });
+    expect(drawCalls().every((n) => n > 0)).toBe(true);
+    cleanup();
   });
 });
 

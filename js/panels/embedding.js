@@ -1,7 +1,9 @@
 // Embedding Space: Model A's and Model B's layouts of the probe samples, side by side.
 // Points live on one Canvas 2D per plot (repainted on data, filter, selection, zoom and theme
 // changes); hover, the A–B connection line and the lasso live on one light overlay canvas
-// spanning both plots, so pointer feedback never repaints the points.
+// spanning both plots, so pointer feedback never repaints the points. Hover and click resolve
+// a point through one function (pick) from the same pointer position, so the sample a click
+// pins is the one the hover card named.
 
 import { quadtree } from "d3-quadtree";
 import { select } from "d3-selection";
@@ -9,18 +11,23 @@ import { zoom, zoomIdentity } from "d3-zoom";
 import { classColor, palette } from "../lib/colors.js";
 import { h, hiDpiCanvas } from "../lib/dom.js";
 import { pointsInPolygon } from "../lib/lasso.js";
-import { changed } from "../lib/store.js";
+import { changed, modelsChanged } from "../lib/store.js";
 
 const SCALE_EXTENT = [0.6, 32];
 const RADIUS = 3.5;               // retain circle, screen px at every zoom
 const CROSS_ARM = 5.5, CROSS_HALF_WIDTH = 1.6;
 const HIT_RADIUS = 7;
+const PIN_RING = 9;               // radius of the ring around the sample the tooltip shows
 const PAD = 12;                   // px between the layout and the plot edge
 const FALLBACK_SIZE = 320;        // plot side when the panel is not laid out (hidden, tests)
 const THUMB = 128;               // 4 × a 32 px sample: nearest-neighbour stays crisp
 const CARD_THUMB = 48;           // the hover card's image
-const ALPHA = { retain: 0.6, forget: 0.85, faded: 0.05, dim: 0.5 };
-const CROSS_STROKE = "rgba(0, 0, 0, 0.55)";
+/** Point opacity: retain and forget markers, highlight-faded ones, and those outside a selection. */
+export const ALPHA = { retain: 0.6, forget: 0.85, faded: 0.05, unselected: 0.12 };
+const SELECTED_SCALE = 1.3;      // selected markers grow a little …
+const HALO = 1.5;                 // … over a halo of the background this many px wide
+/** Outline of forget crosses, drawn under their fill so a dense cluster keeps its class colour. */
+const CROSS_STROKE = { light: "rgba(0, 0, 0, 0.55)", dark: "rgba(255, 255, 255, 0.5)" };
 const TAU = 2 * Math.PI;
 
 /**
@@ -165,34 +172,36 @@ function crossCorners(arm, half) {
 }
 const CROSS = crossCorners(CROSS_ARM, CROSS_HALF_WIDTH);
 
-/** Add one marker (circle for retain, × for forget) to the current path. */
-function traceMarker(ctx, forget, x, y) {
+/** Add one marker (circle for retain, × for forget), `scale` times its size, to the current path. */
+function traceMarker(ctx, forget, x, y, scale = 1) {
   if (!forget) {
-    ctx.moveTo(x + RADIUS, y);
-    ctx.arc(x, y, RADIUS, 0, TAU);
+    ctx.moveTo(x + scale * RADIUS, y);
+    ctx.arc(x, y, scale * RADIUS, 0, TAU);
     return;
   }
-  ctx.moveTo(x + CROSS[0], y + CROSS[1]);
-  for (let j = 2; j < CROSS.length; j += 2) ctx.lineTo(x + CROSS[j], y + CROSS[j + 1]);
+  ctx.moveTo(x + scale * CROSS[0], y + scale * CROSS[1]);
+  for (let j = 2; j < CROSS.length; j += 2) ctx.lineTo(x + scale * CROSS[j], y + scale * CROSS[j + 1]);
   ctx.closePath();
 }
 
 /**
- * Draw batches, one per (layer, class, shape): faded points first, then dimmed (outside a
- * selection), then the rest; crosses above circles.
+ * Draw batches, one per (layer, class, shape): faded points first, then those outside a
+ * selection (dimmed), then the rest, selected ones on top; crosses above circles. Selected
+ * points keep their class colour, opaque and a little larger, as in jupyter-scatter.
  */
-function buildGroups(status, pred, isForget, selected, anySelected) {
+export function buildGroups(status, pred, isForget, selected, anySelected) {
   const groups = new Map();
   for (let i = 0; i < status.length; i++) {
     if (status[i] === HIDDEN) continue;
     const forget = isForget[i] === 1;
-    const dim = anySelected && !selected[i];
-    const layer = status[i] === FADED ? 0 : (dim ? 1 : 3) + (forget ? 1 : 0);
+    const sel = anySelected && selected[i] === 1;
+    const dim = anySelected && !sel;
+    const layer = status[i] === FADED ? 0 : (dim ? 1 : sel ? 5 : 3) + (forget ? 1 : 0);
     const key = `${layer}|${pred[i]}|${forget}`;
     if (!groups.has(key)) {
-      const base = forget ? ALPHA.forget : ALPHA.retain;
-      const alpha = layer === 0 ? ALPHA.faded : base * (dim ? ALPHA.dim : 1);
-      groups.set(key, { layer, cls: pred[i], forget, alpha, indices: [] });
+      const alpha = layer === 0 ? ALPHA.faded : dim ? ALPHA.unselected
+        : sel ? 1 : forget ? ALPHA.forget : ALPHA.retain;
+      groups.set(key, { layer, cls: pred[i], forget, alpha, selected: sel, indices: [] });
     }
     groups.get(key).indices.push(i);
   }
@@ -215,10 +224,11 @@ function probBar(p, side, clickedSide) {
  * @returns {() => void} cleanup
  */
 export function mountEmbedding(el, ctx) {
-  const { store } = ctx;
+  const { store } = ctx, widgetEl = ctx.root;
   let linked = true, lassoMode = false, disposed = false;
   let lasso = null;            // {plot, points: [[x, y], ...]} while drawing
-  let tip = null;              // {index, side, x, y} while the tooltip is open
+  let tip = null;              // {index, side} while the tooltip is open
+  let lastPointer = null;      // {plot, clientX, clientY} of the last pointer event over a plot
   let frame = 0, needsMeasure = false;
   let data = null;             // probe-wide: {probe, indexOf, target, selected, anySelected}
   let suppressClick = false;
@@ -259,7 +269,7 @@ export function mountEmbedding(el, ctx) {
     const head = h("div", { class: "mucomp-emb-head" }, title, note);
     const plot = {
       side, cv, title, note, msg, wrap, el: h("div", { class: "mucomp-emb-plot" }, head, wrap),
-      id: null, model: null, coords: null, tree: null, status: new Uint8Array(0), groups: [], rings: [],
+      id: null, model: null, coords: null, tree: null, status: new Uint8Array(0), groups: [],
       w: FALLBACK_SIZE, h: FALLBACK_SIZE, sized: false, offX: 0, offY: 0, t: zoomIdentity, fit: fitView(null, 1, 1),
     };
     plot.zoom = zoom().scaleExtent(SCALE_EXTENT)
@@ -307,12 +317,22 @@ export function mountEmbedding(el, ctx) {
   function syncModels() {
     const s = store.get();
     const n = data.probe?.ids?.length ?? 0;
-    const nForget = data.probe?.is_forget?.reduce((a, b) => a + b, 0) ?? 0;
     for (const plot of plots) {
       plot.id = plot.side === "A" ? s.modelA : s.modelB;
       plot.model = plot.id ? s.models?.[plot.id] || null : null;
       plot.coords = plot.model?.coords && plot.model.coords.length >= 2 * n ? plot.model.coords : null;
       plot.tree = plot.coords ? treeOf(plot.coords) : null;
+    }
+    syncLabels();
+    fitPlots();
+    syncStatus();
+  }
+
+  /** Titles, notes and messages of the plots (they name the run type, from `runs`). */
+  function syncLabels() {
+    const n = data.probe?.ids?.length ?? 0;
+    const nForget = data.probe?.is_forget?.reduce((a, b) => a + b, 0) ?? 0;
+    for (const plot of plots) {
       const label = plot.id ? runLabel(plot.side, plot.id) : `Model ${plot.side}`;
       plot.title.textContent = label;
       const note = plot.coords ? alignmentNote(plot.model.disparity, isOriginal(plot.id)) : null;
@@ -326,8 +346,6 @@ export function mountEmbedding(el, ctx) {
       plot.msg.textContent = message;
       plot.msg.hidden = !message;
     }
-    fitPlots();
-    syncStatus();
   }
 
   function syncStatus() {
@@ -357,11 +375,9 @@ export function mountEmbedding(el, ctx) {
 
   function syncGroups() {
     for (const plot of plots) {
-      if (!plot.coords) { plot.groups = []; plot.rings = []; continue; }
+      if (!plot.coords) { plot.groups = []; continue; }
       const { pred } = plot.model, { is_forget: isForget } = data.probe;
       plot.groups = buildGroups(plot.status, pred, isForget, data.selected, data.anySelected);
-      plot.rings = [];
-      if (data.anySelected) data.selected.forEach((v, i) => { if (v && plot.status[i] !== HIDDEN) plot.rings.push(i); });
     }
   }
 
@@ -397,49 +413,69 @@ export function mountEmbedding(el, ctx) {
     if (!ctx) return;
     ctx.clearRect(0, 0, plot.w, plot.h);
     if (!plot.coords) return;
-    const v = viewOf(plot), c = plot.coords, m = CROSS_ARM;
+    const { theme } = store.get(), pal = palette(theme);
+    const v = viewOf(plot), c = plot.coords, m = SELECTED_SCALE * CROSS_ARM + HALO;
     const inside = (x, y) => x > -m && y > -m && x < plot.w + m && y < plot.h + m;
-    for (const g of plot.groups) {
-      ctx.globalAlpha = g.alpha;
-      ctx.fillStyle = classColor(g.cls);
+    const trace = (g) => {
+      const scale = g.selected ? SELECTED_SCALE : 1;
       ctx.beginPath();
       for (const i of g.indices) {
         const x = v.k * c[2 * i] + v.x, y = v.k * c[2 * i + 1] + v.y;
-        if (inside(x, y)) traceMarker(ctx, g.forget, x, y);
+        if (inside(x, y)) traceMarker(ctx, g.forget, x, y, scale);
       }
-      ctx.fill();
+    };
+    const firstSelected = plot.groups.findIndex((g) => g.selected);
+    plot.groups.forEach((g, n) => {
+      if (n === firstSelected) {
+        // A halo of the background under all selected points (the last groups) sets them off
+        // from the dimmed rest without covering each other's colours.
+        ctx.globalAlpha = 1;
+        ctx.strokeStyle = pal.bg;
+        ctx.lineWidth = 2 * HALO;
+        for (const sel of plot.groups.slice(n)) { trace(sel); ctx.stroke(); }
+      }
+      ctx.globalAlpha = g.alpha;
+      ctx.fillStyle = classColor(g.cls, theme);
+      trace(g);
       if (g.forget) {
-        ctx.strokeStyle = CROSS_STROKE;
+        ctx.strokeStyle = CROSS_STROKE[theme] || CROSS_STROKE.light;
         ctx.lineWidth = 0.8;
         ctx.stroke();
       }
-    }
+      ctx.fill();
+    });
     ctx.globalAlpha = 1;
-    if (plot.rings.length) {
-      ctx.strokeStyle = palette(store.get().theme).fg;
-      ctx.lineWidth = 1.5;
-      ctx.beginPath();
-      for (const i of plot.rings) {
-        const [x, y] = screenPos(plot, i);
-        if (!inside(x, y)) continue;
-        ctx.moveTo(x + RADIUS + 3, y);
-        ctx.arc(x, y, RADIUS + 3, 0, TAU);
-      }
-      ctx.stroke();
-    }
   }
 
-  /** Hover marks in both plots, the line joining them, and the lasso being drawn. */
-  function paintOverlay() {
-    const { ctx, canvas } = overlay;
-    if (!ctx) return;
-    const pal = palette(store.get().theme);
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    const i = hoveredIndex();
-    const marks = i < 0 ? [] : plots.filter((p) => p.coords && p.status[i] !== HIDDEN).map((p) => {
+  /** Overlay positions of point i in the plots that show it, within their bounds. */
+  function marksOf(i) {
+    return i < 0 ? [] : plots.filter((p) => p.coords && p.status[i] !== HIDDEN).map((p) => {
       const [x, y] = screenPos(p, i);
       return x >= 0 && y >= 0 && x <= p.w && y <= p.h ? { p, x: x + p.offX, y: y + p.offY } : null;
     }).filter(Boolean);
+  }
+
+  /**
+   * Hover marks in both plots, the line joining them, a ring around the sample the tooltip
+   * shows (it sits beside the plots), and the lasso being drawn.
+   */
+  function paintOverlay() {
+    const { ctx, canvas } = overlay;
+    if (!ctx) return;
+    const { theme } = store.get(), pal = palette(theme);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    if (tip) {
+      ctx.strokeStyle = pal.fg;
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      for (const { x, y } of marksOf(tip.index)) {
+        ctx.moveTo(x + PIN_RING, y);
+        ctx.arc(x, y, PIN_RING, 0, TAU);
+      }
+      ctx.stroke();
+    }
+    const i = hoveredIndex();
+    const marks = marksOf(i);
     if (marks.length === 2) {
       ctx.strokeStyle = pal.stroke;
       ctx.lineWidth = 1;
@@ -451,7 +487,7 @@ export function mountEmbedding(el, ctx) {
     for (const { p, x, y } of marks) {
       ctx.beginPath();
       traceMarker(ctx, data.probe.is_forget[i] === 1, x, y);
-      ctx.fillStyle = classColor(p.model.pred[i]);
+      ctx.fillStyle = classColor(p.model.pred[i], theme);
       ctx.fill();
       ctx.strokeStyle = pal.stroke;
       ctx.lineWidth = 2;
@@ -480,7 +516,11 @@ export function mountEmbedding(el, ctx) {
     paintOverlay();
   }
 
-  /** Coalesce zoom and resize repaints into one per animation frame. */
+  /**
+   * Coalesce zoom and resize repaints into one per animation frame. The point under a still
+   * pointer may have changed then (zoom, layout, filters): hover there again, so the hover
+   * card names what a click would pin.
+   */
   function schedule(remeasure = false) {
     needsMeasure ||= remeasure;
     if (frame) return;
@@ -489,6 +529,8 @@ export function mountEmbedding(el, ctx) {
       if (needsMeasure) measure();
       needsMeasure = false;
       paintAll();
+      if (tip) placeTip();
+      if (lastPointer && !lasso) hoverAt(lastPointer);
     };
     if (typeof requestAnimationFrame === "function") frame = requestAnimationFrame(run);
     else run();
@@ -524,6 +566,7 @@ export function mountEmbedding(el, ctx) {
 
   // ---- pointer
 
+  /** Plot-local position of a client position ({clientX, clientY}, e.g. an event). */
   function pointer(plot, e) {
     const r = plot.cv.canvas.getBoundingClientRect();
     return [e.clientX - r.left, e.clientY - r.top];
@@ -534,25 +577,44 @@ export function mountEmbedding(el, ctx) {
     return hovered == null ? -1 : data.indexOf.get(hovered) ?? -1;
   }
 
-  function pick(plot, e) {
+  /** The one hit test of hover and click: the nearest active point to a plot-local position. */
+  function pick(plot, [px, py]) {
     if (!plot.tree) return -1;
-    const [px, py] = pointer(plot, e);
     return hitTest(plot.tree, viewOf(plot), px, py, HIT_RADIUS, (i) => plot.status[i] === ACTIVE);
   }
 
+  /**
+   * Where a click happened, at the precision of the pointer events before it: browsers give a
+   * click whole-pixel coordinates but pointer events fractional ones, and a fraction of a pixel
+   * can change the nearest point. The pointerdown of the click is the last pointer event.
+   */
+  function clickPosition(plot, e) {
+    const p = lastPointer;
+    const same = p?.plot === plot && Math.abs(p.clientX - e.clientX) < 1 && Math.abs(p.clientY - e.clientY) < 1;
+    return pointer(plot, same ? p : e);
+  }
+
   let ownHover = null;
+  /** Hover the point under a client position in a plot: store.hovered and the hover card. */
+  function hoverAt({ plot, clientX, clientY }) {
+    const at = pointer(plot, { clientX, clientY });
+    const i = pick(plot, at);
+    ownHover = i < 0 ? null : data.probe.ids[i];
+    store.set({ hovered: ownHover });
+    renderCard(i, at, plot);
+  }
+
   function onMove(plot, e) {
+    lastPointer = { plot, clientX: e.clientX, clientY: e.clientY };
     if (lasso) {
       if (lasso.plot === plot) { lasso.points.push(pointer(plot, e)); paintOverlay(); }
       return;
     }
-    const i = pick(plot, e);
-    ownHover = i < 0 ? null : data.probe.ids[i];
-    store.set({ hovered: ownHover });
-    renderCard(i, pointer(plot, e), plot);
+    hoverAt(lastPointer);
   }
 
   function onLeave() {
+    lastPointer = null;
     if (!lasso && ownHover !== null && store.get().hovered === ownHover) store.set({ hovered: null });
     ownHover = null;
     renderCard(-1);
@@ -572,12 +634,17 @@ export function mountEmbedding(el, ctx) {
         plots.map((p) => h("div", { class: `mucomp-emb-side-${p.side.toLowerCase()}` },
           `${p.side}: ${p.model?.pred ? name(p.model.pred[i]) : "–"}`))),
     );
-    const offset = plot.wrap.offsetLeft;
-    cardEl.style.left = `${at[0] + offset + 14}px`;
-    cardEl.style.top = `${at[1] + plot.wrap.offsetTop + 14}px`;
+    // Below right of the pointer, flipped where it would leave the plots: overflowing, it could
+    // add a scroll bar to the page and move the plot under a still pointer.
+    const gap = 14, x = at[0] + plot.offX, y = at[1] + plot.offY;
+    const box = plotsEl.getBoundingClientRect();
+    const w = cardEl.offsetWidth, hgt = cardEl.offsetHeight;
+    cardEl.style.left = `${x + gap + w > box.width ? Math.max(0, x - gap - w) : x + gap}px`;
+    cardEl.style.top = `${y + gap + hgt > box.height ? Math.max(0, y - gap - hgt) : y + gap}px`;
   }
 
   function onDown(plot, e) {
+    lastPointer = { plot, clientX: e.clientX, clientY: e.clientY };
     suppressClick = false;
     if (e.button || !(lassoMode || e.shiftKey) || !plot.tree) return;
     e.preventDefault();
@@ -607,13 +674,14 @@ export function mountEmbedding(el, ctx) {
 
   function onClick(plot, e) {
     if (suppressClick) { suppressClick = false; return; }
-    const i = pick(plot, e);
+    const i = pick(plot, clickPosition(plot, e));
     if (i < 0) return closeTip();
-    const [x, y] = screenPos(plot, i);
-    tip = { index: i, side: plot.side, x: x + plot.offX, y: y + plot.offY };
+    tip = { index: i, side: plot.side };
     renderCard(-1); // the tooltip replaces the hover card
     renderTip();
-    tipEl.querySelector(".mucomp-emb-tipclose")?.focus();
+    paintOverlay();
+    // Scrolling to the button would move the plots under the pointer.
+    tipEl.querySelector(".mucomp-emb-tipclose")?.focus({ preventScroll: true });
   }
 
   function onKey(e) {
@@ -644,6 +712,7 @@ export function mountEmbedding(el, ctx) {
     tip = null;
     cardEl.hidden = true;
     renderTip();
+    paintOverlay();
   }
 
   /** Rows of the probability chart: classes in either model's top 3, most likely first. */
@@ -686,20 +755,29 @@ export function mountEmbedding(el, ctx) {
         h("div", { class: "mucomp-emb-bars", role: "table", "aria-label": "Top class probabilities (T = 2)" },
           probabilityRows(i).map((row) => h("div", { class: "mucomp-emb-barrow", role: "row" },
             h("span", { class: "mucomp-emb-barlabel", role: "cell" },
-              h("i", { class: "mucomp-emb-dot", style: { background: classColor(row.cls) } }), name(row.cls)),
+              h("i", { class: "mucomp-emb-dot", style: { background: classColor(row.cls, s.theme) } }), name(row.cls)),
             h("span", { class: "mucomp-emb-barpair", role: "cell" }, probBar(row.p[0], "A", side), probBar(row.p[1], "B", side))))))),
     );
     placeTip();
   }
 
-  /** Below right of the clicked point, flipped to the other side where it would overflow. */
+  /**
+   * Beside the clicked plot, level with the sample, never over that plot: outside the plots
+   * on the clicked plot's side where the widget has room, else over the other plot (the CSS
+   * keeps the tooltip no wider than a plot). Always inside the widget; a ring marks the
+   * sample (paintOverlay).
+   */
   function placeTip() {
     const box = plotsEl.getBoundingClientRect();
-    const w = tipEl.offsetWidth, hgt = tipEl.offsetHeight, gap = 12;
-    const x = tip.x + gap + w > (box.width || 2 * FALLBACK_SIZE) ? tip.x - gap - w : tip.x + gap;
-    const y = tip.y + gap + hgt > (box.height || FALLBACK_SIZE) ? tip.y - gap - hgt : tip.y + gap;
-    tipEl.style.left = `${Math.max(0, x)}px`;
-    tipEl.style.top = `${Math.max(0, y)}px`;
+    const widgetBox = (widgetEl?.contains(plotsEl) ? widgetEl : plotsEl).getBoundingClientRect();
+    const bound = widgetBox.width > 0 ? widgetBox : box;
+    const plot = plots.find((p) => p.side === tip.side), o = other(plot);
+    const w = tipEl.offsetWidth, hgt = tipEl.offsetHeight, gap = 8;
+    const outside = plot.side === "A" ? plot.offX - gap - w : plot.offX + plot.w + gap;
+    const fits = outside >= bound.left - box.left && outside + w <= bound.right - box.left;
+    const y = plot.offY + screenPos(plot, tip.index)[1] - hgt / 2;
+    tipEl.style.left = `${fits ? outside : o.offX + Math.max(0, (o.w - w) / 2)}px`;
+    tipEl.style.top = `${Math.max(bound.top - box.top, Math.min(bound.bottom - box.top - hgt, y))}px`;
   }
 
   // ---- legend
@@ -720,8 +798,7 @@ export function mountEmbedding(el, ctx) {
       swatches.push(h("button", {
         type: "button", class: "mucomp-emb-swatch", "data-class": c,
         title: `Show or hide the points predicted as ${name}`, onclick: () => toggleClass(c),
-      }, h("i", { class: "mucomp-emb-dot", style: { background: classColor(c) } }),
-      forgotten.has(c) ? `${name} (✖)` : name));
+      }, h("i", { class: "mucomp-emb-dot" }), forgotten.has(c) ? `${name} (✖)` : name));
     }
     legend.replaceChildren(
       h("div", { class: "mucomp-emb-lgroup" }, h("span", { class: "mucomp-emb-lhead" }, "True class"),
@@ -736,11 +813,12 @@ export function mountEmbedding(el, ctx) {
   }
 
   function syncLegend() {
-    const { hiddenClasses, highlight } = store.get();
+    const { hiddenClasses, highlight, theme } = store.get();
     const hidden = new Set(hiddenClasses || []);
     swatches.forEach((b, c) => {
       b.setAttribute("aria-pressed", String(!hidden.has(c)));
       b.classList.toggle("mucomp-emb-off", hidden.has(c));
+      b.querySelector(".mucomp-emb-dot").style.background = classColor(c, theme);
     });
     for (const b of modeBtns) b.setAttribute("aria-pressed", String(b.dataset.mode === highlight));
   }
@@ -753,21 +831,26 @@ export function mountEmbedding(el, ctx) {
 
   // ---- store -> view
 
-  const DATA_KEYS = ["probe", "meta", "models", "modelA", "modelB", "runs"];
   function onState(s, prev) {
     if (changed(s, prev, "meta")) buildLegend();
-    else if (changed(s, prev, "hiddenClasses", "highlight")) syncLegend();
+    else if (changed(s, prev, "hiddenClasses", "highlight", "theme")) syncLegend();
     if (changed(s, prev, "probe", "meta")) syncProbe();
     else if (changed(s, prev, "selection")) syncSelection();
-    if (changed(s, prev, ...DATA_KEYS)) {
+    // Runs arrive one at a time: redraw only when a shown model's data changed.
+    const redraw = changed(s, prev, "probe", "meta") || modelsChanged(s, prev);
+    const filters = changed(s, prev, "highlight", "hiddenClasses");
+    // The tooltip belongs to one sample as shown under one filter and pair of models.
+    if (filters || changed(s, prev, "modelA", "modelB")) tip = null;
+    if (redraw) {
       syncModels();
-      if (changed(s, prev, "probe") || !plots.some((p) => p.coords)) tip = null;
-      renderTip();
-    } else if (changed(s, prev, "highlight", "hiddenClasses")) syncStatus();
+      if (changed(s, prev, "probe") || !plots.find((p) => p.side === tip?.side)?.coords) tip = null;
+    } else if (filters) syncStatus();
     else if (changed(s, prev, "selection")) syncGroups();
-    if (changed(s, prev, ...DATA_KEYS, "highlight", "hiddenClasses", "selection", "theme")) paintAll();
+    if (!redraw && changed(s, prev, "runs")) syncLabels();
+    if (redraw || filters || changed(s, prev, "selection", "theme")) paintAll();
     else if (changed(s, prev, "hovered")) paintOverlay();
-    if (tip && changed(s, prev, "sprite")) renderTip();
+    if (redraw || filters || (tip && changed(s, prev, "sprite", "theme"))) renderTip();
+    if (lastPointer && (redraw || filters)) schedule(); // the point under the pointer may have changed
   }
 
   buildLegend();
