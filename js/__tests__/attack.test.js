@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { mountAttack } from "../panels/attack.js";
+import { readFileSync } from "node:fs";
+import { mountAttack, AXIS_TITLE } from "../panels/attack.js";
 import { fmt } from "../lib/dom.js";
 import { dequantize } from "../lib/codecs.js";
 import {
@@ -192,6 +193,61 @@ describe("attack panel", () => {
     store.set({ theme: "dark" });
     const styles = ctx.__getEvents().filter((e) => e.type === "fillStyle").map((e) => e.props.value);
     expect(styles).toContain("#9ca3af");
+  });
+
+  it("titles the y axis with what the metric is, rotated along the axis", () => {
+    expect(AXIS_TITLE.confidence).toMatch(/^Logit-scaled top-1 confidence log\(p\/\(1−p\)\)$/);
+    expect(AXIS_TITLE.entropy).toMatch(/entropy.*nats/i);
+    const { el, store } = mount();
+    for (const metric of ["entropy", "confidence"]) {
+      store.set({ metric });
+      const canvas = el.querySelector(".mucomp-atk-butterfly");
+      const events = canvas.getContext("2d").__getEvents();
+      const at = events.findIndex((e) => e.type === "fillText" && e.props.text === AXIS_TITLE[metric]);
+      expect(at).toBeGreaterThan(-1);
+      // drawn rotated a quarter turn, left of the tick labels
+      const rotate = events.slice(0, at).findLast((e) => e.type === "rotate");
+      expect(rotate.props.angle).toBeCloseTo(-Math.PI / 2);
+      expect(events.slice(0, at).findLast((e) => e.type === "translate").props.x).toBeLessThan(10);
+      expect(canvas.getAttribute("aria-label")).toContain(`y axis: ${AXIS_TITLE[metric]}`);
+    }
+  });
+
+  it("puts each legend entry (swatch, label, value) on one line", () => {
+    const style = document.createElement("style");
+    style.textContent = readFileSync(`${__dirname}/../panels/attack.css`, "utf8");
+    document.head.append(style);
+    const { el } = mount();
+    el.classList.add("mucomp"); // the panel CSS applies under the widget root
+    const rows = [...sides(el)[0].querySelectorAll(".mucomp-atk-info > .mucomp-atk-info-row")];
+    expect(rows.map((r) => r.querySelector("dt").textContent)).toEqual(["Threshold", "Attack score", "FPR", "FNR"]);
+    for (const row of rows.slice(1)) {
+      expect(row.querySelector("dt .mucomp-atk-swatch")).not.toBeNull();
+      expect(row.querySelector("dd").textContent).toMatch(/^\d\.\d{3}$/);
+      expect(getComputedStyle(row).display).toBe("flex");
+      expect(getComputedStyle(row).whiteSpace).toBe("nowrap");
+    }
+    const items = [...el.querySelectorAll(".mucomp-atk-legend .mucomp-atk-legend-item")];
+    expect(items.map((i) => i.textContent)).toEqual(["From Retrain", "From Model A", "From Model B"]);
+    for (const item of items) {
+      expect(item.firstChild.classList.contains("mucomp-atk-dot")).toBe(true);
+      expect(getComputedStyle(item).whiteSpace).toBe("nowrap");
+    }
+    style.remove();
+  });
+
+  it("rebuilds when A, B or the Retrain model changes, not when another run arrives", () => {
+    const { el, store } = mount({}, { modelB: "ft-1" });
+    const canvas = el.querySelector(".mucomp-atk-butterfly");
+    const { models, runs } = store.get();
+    store.set({ models: { ...models, other: { ...models.original } }, runs: [...runs, { ...runs[2], id: "other" }] });
+    expect(el.querySelector(".mucomp-atk-butterfly")).toBe(canvas);
+    store.set({ models: { ...store.get().models, retrain: { ...models.retrain } } });
+    const rebuilt = el.querySelector(".mucomp-atk-butterfly");
+    expect(rebuilt).not.toBe(canvas);
+    store.set({ runs: store.get().runs.map((r) => (r.id === "ft-1" ? { ...r, PS: 0.5 } : r)) });
+    expect(el.querySelector(".mucomp-atk-butterfly")).not.toBe(rebuilt);
+    expect(sides(el)[1].querySelector(".mucomp-atk-table-ps").textContent).toContain("0.500");
   });
 
   it("shows a clear message without a Retrain model", () => {

@@ -139,6 +139,18 @@ describe("layer-wise similarity panel", () => {
     cleanup();
   });
 
+  it("redraws when a shown model's data arrives, not when another run's does", () => {
+    const { el, store, cleanup } = mount();
+    const svg = el.querySelector(".mucomp-cka-svg");
+    const { models } = store.get();
+    store.set({ models: { ...models, "ft-1": { ...models["ft-1"] } } });
+    expect(el.querySelector(".mucomp-cka-svg")).toBe(svg);
+    setCka(store, "original", "retrain", "train_retain", [1, 0.9, 0.8, 0.3]);
+    expect(el.querySelector(".mucomp-cka-svg")).not.toBe(svg);
+    expect(translate(markers(el, "A-retain")[3])[1]).toBeCloseTo(yOf(el, 0.3));
+    cleanup();
+  });
+
   it("shows a message when the CKA or a model is missing", () => {
     const { el, store, cleanup } = mount();
     const { models } = store.get();

@@ -139,6 +139,49 @@ describe("class-wise accuracy panel", () => {
     cleanup();
   });
 
+  it("keeps a fixed ±1 axis across pairs by default; Fit to data zooms to the pair's largest gap", () => {
+    const { el, store, cleanup } = mount(); // A original, B retrain: class 3 gap −0.95
+    const ends = () => {
+      const t = [...chartOf(el, "train").querySelectorAll("[data-tick]")].map((e) => Number(e.textContent.replace("−", "-")));
+      return [t[0], t.at(-1)];
+    };
+    const width3 = () => Number(barOf(el, "train", 3).getAttribute("width"));
+    const toggle = (name) => el.querySelector(`.mucomp-cw-seg button[aria-label="Gap axis: ${name}"]`);
+    expect(toggle("Fixed ±1").getAttribute("aria-pressed")).toBe("true");
+    expect(ends()).toEqual([-1, 1]);
+    const wide = width3();
+    store.set({ modelA: "retrain", modelB: "ft-1" }); // class 3 gap +0.02
+    expect(ends()).toEqual([-1, 1]);
+    // one scale for both pairs: bar lengths are in the ratio of the gaps
+    expect(width3() / wide).toBeCloseTo(0.02 / 0.95, 2);
+
+    toggle("Fit to data").click();
+    expect(toggle("Fit to data").getAttribute("aria-pressed")).toBe("true");
+    expect(toggle("Fixed ±1").getAttribute("aria-pressed")).toBe("false");
+    const [lo, hi] = ends();
+    expect(lo).toBe(-hi);
+    expect(hi).toBeGreaterThanOrEqual(0.02);
+    expect(hi).toBeLessThan(0.2);
+    expect(width3()).toBeGreaterThan(10 * (wide * 0.02) / 0.95);
+    store.set({ modelA: "original", modelB: "retrain" }); // the choice stays with the panel
+    expect(ends()).toEqual([-1, 1]);
+    expect(toggle("Fit to data").getAttribute("aria-pressed")).toBe("true");
+    toggle("Fixed ±1").click();
+    expect(width3()).toBeCloseTo(wide);
+    cleanup();
+  });
+
+  it("redraws when a shown model's data arrives, not when another run's does", () => {
+    const { el, store, cleanup } = mount();
+    const svg = chartOf(el, "train");
+    const { models } = store.get();
+    store.set({ models: { ...models, "ft-1": { ...models["ft-1"] } } });
+    expect(chartOf(el, "train")).toBe(svg);
+    store.set({ models: { ...store.get().models, original: { ...models.original } } });
+    expect(chartOf(el, "train")).not.toBe(svg);
+    cleanup();
+  });
+
   it("with many classes thins the labels but keeps the forgotten class's", () => {
     const { el, cleanup } = mount({ k: 40, forgetClass: 7 });
     const labels = [...chartOf(el, "train").querySelectorAll(".mucomp-cw-label")].map((t) => t.textContent);

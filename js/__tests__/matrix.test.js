@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
-  mountMatrix, greyFor, turbo, cellTriangles, bubbleRadius, matrixMarks, matrixLayout, hitCell, BUBBLE_MIN,
+  mountMatrix, greyFor, turbo, cellTriangles, bubbleRadius, matrixMarks, matrixLayout, hitCell, columnLabels, BUBBLE_MIN,
 } from "../panels/matrix.js";
 import { mountForTest, stubResizeObserver } from "./helpers.js";
 
@@ -29,7 +29,37 @@ function cellPoint(el, i, row, col, k = 10) {
 
 afterEach(() => { document.body.replaceChildren(); });
 
+/** Run `fn` with every element `width` px wide (jsdom has no layout). */
+function withWidth(width, fn) {
+  const desc = Object.getOwnPropertyDescriptor(Element.prototype, "clientWidth");
+  Object.defineProperty(Element.prototype, "clientWidth", { configurable: true, get: () => width });
+  try { return fn(); } finally { Object.defineProperty(Element.prototype, "clientWidth", desc); }
+}
+
+/** A label's own text, without its tooltip. */
+const ownText = (t) => [...t.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join("");
+
+/** Horizontal extent of a column label in SVG coordinates, from its anchor and a generous 6 px per character. */
+function extent(t) {
+  const g = t.parentNode.getAttribute("transform").match(/translate\(([-\d.]+)/);
+  const x = Number(g[1]) + Number(t.getAttribute("x"));
+  const w = 6 * ownText(t).length;
+  const anchor = t.getAttribute("text-anchor");
+  return anchor === "end" ? [x - w, x] : anchor === "middle" ? [x - w / 2, x + w / 2] : [x, x + w];
+}
+
 describe("prediction matrix helpers", () => {
+  it("labels columns with names that fit, else with indices, thinned so they never overlap", () => {
+    expect(columnLabels(["0", "1", "2"], 12)).toEqual({ texts: ["0", "1", "2"], indexed: false, step: 1 });
+    const long = columnLabels(["cat", "dog", "automobile"], 12);
+    expect(long.texts).toEqual(["0", "1", "2"]);
+    expect(long.indexed).toBe(true);
+    expect(long.step).toBe(1);
+    const many = columnLabels(Array.from({ length: 40 }, (_, c) => `class ${c}`), 6);
+    expect(many.texts[39]).toBe("39");
+    expect(many.step * 6).toBeGreaterThanOrEqual(2 * 6 + 3); // two digits fit in `step` columns
+  });
+
   it("greys get darker with the value on light, lighter on dark; NaN is 0", () => {
     const light = [0, 0.25, 0.5, 1].map((v) => lum(greyFor(v, "light")));
     expect(light).toEqual([...light].sort((a, b) => b - a));
@@ -112,14 +142,82 @@ describe("prediction matrix panel", () => {
     expect(lum(diag.getAttribute("fill"))).toBeLessThan(lum(off.getAttribute("fill")) - 100);
     const titles = [...el.querySelectorAll(".mucomp-pm-title")];
     expect(titles.map((t) => t.textContent)).toEqual(["Model A (original)", "Model B (retrain)"]);
-    expect(titles[0].getAttribute("fill")).toBe("#10B981");
+    expect(titles[0].getAttribute("fill")).toBe("#059669");
     expect(titles[1].getAttribute("fill")).toBe("#A855F7");
     const svg = el.querySelector(".mucomp-pm-svg");
     expect(svg.getAttribute("role")).toBe("img");
     expect(svg.getAttribute("aria-label")).toMatch(/training set.*Model A \(original\)/);
     expect([...el.querySelectorAll(".mucomp-pm-collabels [data-tick]")]).toHaveLength(20);
-    expect(el.querySelector(".mucomp-pm-collabels [data-tick]").getAttribute("transform")).toContain("rotate(-45)");
     cleanup();
+  });
+
+  it("labels columns horizontally, the forget mark on its own line and full names in tooltips", () => {
+    const names = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    for (const width of [240, 340, 600]) { // stacked, side by side, roomy
+      const { el, cleanup } = withWidth(width, () => {
+        const mounted = mount();
+        mounted.store.set({ meta: { ...mounted.store.get().meta, class_names: names } });
+        return mounted;
+      });
+      const svg = el.querySelector(".mucomp-pm-svg");
+      expect(Number(svg.getAttribute("width"))).toBe(width);
+      const frames = [...svg.querySelectorAll(".mucomp-pm-frame")].map((f) => f.getAttribute("y"));
+      expect(frames[0] !== frames[1]).toBe(width < 300); // stacked when narrow
+      const labels = [...svg.querySelectorAll(".mucomp-pm-collabels [data-tick]")];
+      expect(labels).toHaveLength(20);
+      for (const t of labels) {
+        expect(t.getAttribute("transform")).toBeNull();
+        expect(ownText(t)).toBe(t.getAttribute("data-col"));
+        expect(t.querySelector("title").textContent).toBe(t.getAttribute("data-col") === "3" ? "3 (✖ forgotten)" : names[t.getAttribute("data-col")]);
+        const [x0, x1] = extent(t);
+        expect(x0).toBeGreaterThanOrEqual(0);
+        expect(x1).toBeLessThanOrEqual(Number(svg.getAttribute("width")));
+      }
+      const marks = [...svg.querySelectorAll(".mucomp-pm-collabels .mucomp-pm-forget")];
+      expect(marks.map((m) => m.textContent)).toEqual(["✖", "✖"]);
+      for (const m of marks) {
+        const label = m.parentNode.querySelector('[data-tick][data-col="3"]');
+        expect(m.getAttribute("x")).toBe(label.getAttribute("x"));
+        expect(Number(m.getAttribute("y"))).toBeGreaterThan(Number(label.getAttribute("y")));
+        expect(m.getAttribute("transform")).toBeNull();
+      }
+      cleanup();
+    }
+  });
+
+  it("redraws when a shown model's data arrives, not when another run's does", () => {
+    const { el, store, cleanup } = mount();
+    const svg = el.querySelector(".mucomp-pm-svg");
+    const { models } = store.get();
+    store.set({ models: { ...models, "ft-1": { ...models["ft-1"] } } });
+    expect(el.querySelector(".mucomp-pm-svg")).toBe(svg);
+    store.set({ models: { ...store.get().models, retrain: { ...models.retrain } } });
+    expect(el.querySelector(".mucomp-pm-svg")).not.toBe(svg);
+    cleanup();
+  });
+
+  it("uses class indices for columns whose names do not fit, naming them on the rows", () => {
+    const names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+    for (const width of [240, 340]) {
+      const { el, cleanup } = withWidth(width, () => {
+        const mounted = mount();
+        mounted.store.set({ meta: { ...mounted.store.get().meta, class_names: names } });
+        return mounted;
+      });
+      const cols = [...el.querySelectorAll(".mucomp-pm-collabels [data-tick]")].slice(0, 10);
+      expect(cols.map(ownText)).toEqual(names.map((_, c) => String(c)));
+      expect(cols[1].querySelector("title").textContent).toBe("automobile");
+      const rows = [...el.querySelectorAll(".mucomp-pm-rowlabels text")].map((t) => t.textContent);
+      expect(rows).toContain("0 airplane");
+      expect(rows).toContain("3 cat ✖");
+      expect(el.querySelector(".mucomp-pm-collabels .mucomp-pm-axis-title").textContent).toBe("Predicted (index) →");
+      for (const text of el.querySelectorAll(".mucomp-pm-collabels text")) {
+        const [x0, x1] = extent(text);
+        expect(x0).toBeGreaterThanOrEqual(0);
+        expect(x1).toBeLessThanOrEqual(width);
+      }
+      cleanup();
+    }
   });
 
   it("the visible toggle switches to bubbles, hiding those below 0.002", () => {

@@ -7,7 +7,7 @@ import { scaleLinear } from "d3-scale";
 import { dequantize } from "../lib/codecs.js";
 import { ATTACK_RED, EMERALD, FNR_GREEN, FPR_BLUE, PURPLE, RETRAIN_GRAY, palette } from "../lib/colors.js";
 import { fmt, h, hiDpiCanvas } from "../lib/dom.js";
-import { changed } from "../lib/store.js";
+import { changed, modelsChanged } from "../lib/store.js";
 import {
   BIN_STEP, METRIC_RANGE, classify, commonThreshold, defaultThreshold, gridThresholds, maxAttack,
   maxSuccess, mergedCurve, nearestIndex, prepareValues, retrainIdOf, scoreAt, stackBins, tidy, worstCase,
@@ -18,8 +18,13 @@ const STRATEGIES = [
   ["max_success", "Max success rate"], ["common", "Common threshold"],
 ];
 const METRIC_LABEL = { entropy: "Output entropy", confidence: "Top-1 confidence" };
+/** y-axis titles: what each metric is (confidence_values / entropy_values in evaluation/privacy.py). */
+export const AXIS_TITLE = {
+  entropy: "Output entropy (nats, softmax at T = 2)",
+  confidence: "Logit-scaled top-1 confidence log(p/(1−p))",
+};
 const HEIGHT = 280;
-const MARGIN = { top: 16, bottom: 22, left: 36, right: 6 };
+const MARGIN = { top: 16, bottom: 22, left: 48, right: 6 };
 const LINE_W = 150;
 const LINE_MARGIN = { left: 8, right: 12 };
 const CENTER_GAP = 3;
@@ -124,6 +129,13 @@ function drawYAxis(ctx, y, metric, x, width, pal) {
     ctx.fillStyle = pal.muted;
     ctx.fillText(fmtT(v), x - 3, y(v));
   }
+  ctx.save();
+  ctx.translate(2, (y.range()[0] + y.range()[1]) / 2);
+  ctx.rotate(-Math.PI / 2);
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  ctx.fillText(AXIS_TITLE[metric], 0, 0, HEIGHT - 2 * MARGIN.top);
+  ctx.restore();
 }
 
 // ---------------------------------------------------------------- butterfly plot
@@ -239,7 +251,7 @@ function createButterfly(view) {
     ctx.textAlign = "right";
     ctx.fillText(`${side.name} →`, width - MARGIN.right, HEIGHT - 2);
     canvas.setAttribute("aria-label", `${side.name} against Retrain: ${METRIC_LABEL[metric]} of `
-      + `${side.values.u.length} forget samples per model, stacked by value`
+      + `${side.values.u.length} forget samples per model, stacked by value (y axis: ${AXIS_TITLE[metric]})`
       + (cur ? `; threshold ${fmtT(cur.threshold)}, ${pct(cur.cls.correct / (2 * side.values.u.length))} classified correctly` : ""));
   }
 
@@ -482,9 +494,10 @@ function createSideView(side, env) {
     const rowsOf = [["Threshold", cur ? fmtT(cur.threshold) : "–", null],
       ["Attack score", fmt(cur?.row.attack_score), ATTACK_RED], ["FPR", fmt(cur?.row.fpr), FPR_BLUE],
       ["FNR", fmt(cur?.row.fnr), FNR_GREEN]];
-    info.replaceChildren(...rowsOf.flatMap(([k, v, color]) => [
+    // One line per entry: swatch, label and value in one row.
+    info.replaceChildren(...rowsOf.map(([k, v, color]) => h("div", { class: "mucomp-atk-info-row" },
       h("dt", {}, color ? h("span", { class: "mucomp-atk-swatch", style: { background: color } }) : null, k),
-      h("dd", {}, v)]));
+      h("dd", {}, v))));
   }
 
   function renderInstances() {
@@ -562,7 +575,7 @@ function createLegendBar(env) {
       onchange: () => store.set({ metric: key }) }), label));
   const legend = h("div", { class: "mucomp-atk-legend" },
     ...[["Retrain", RETRAIN_GRAY], ["Model A", EMERALD], ["Model B", PURPLE]].map(([label, color]) =>
-      h("span", {}, h("span", { class: "mucomp-atk-dot", style: { background: color } }), `From ${label}`)),
+      h("span", { class: "mucomp-atk-legend-item" }, h("span", { class: "mucomp-atk-dot", style: { background: color } }), `From ${label}`)),
     h("span", { class: "mucomp-muted" }, "faded: predicted as the other model"));
   const el = h("div", { class: "mucomp-atk-bar" }, ...worst,
     h("div", { class: "mucomp-atk-metric", role: "radiogroup", "aria-label": "Attack metric" },
@@ -739,8 +752,18 @@ export function mountAttack(el, ctx) {
   ro?.observe(root);
   const whenSpriteReady = () => store.get().sprite?.ready?.then((ok) => { if (ok && !disposed) env.renderInstances(); });
 
+  /** True when data this panel shows changed: A, B, the Retrain model (their rows or data), or the metric. */
+  function shownChanged(s, prev) {
+    if (changed(s, prev, "probe", "meta", "modelA", "modelB", "metric")) return true;
+    const ids = [s.modelA, s.modelB, retrainIdOf(s.runs)];
+    if (ids[2] !== retrainIdOf(prev.runs)) return true;
+    const row = (st, id) => (st.runs || []).find((r) => r.id === id);
+    if (s.runs !== prev.runs && ids.some((id) => row(s, id) !== row(prev, id))) return true;
+    return modelsChanged(s, prev, ids);
+  }
+
   const unsub = store.subscribe((s, prev) => {
-    if (changed(s, prev, "models", "runs", "probe", "meta", "modelA", "modelB", "metric")) rebuild();
+    if (shownChanged(s, prev)) rebuild();
     else if (changed(s, prev, "threshold", "strategy")) refresh();
     if (changed(s, prev, "sprite")) {
       env.renderInstances();

@@ -7,7 +7,7 @@ import { scaleLinear, scalePoint } from "d3-scale";
 import { line } from "d3-shape";
 import { EMERALD, PURPLE } from "../lib/colors.js";
 import { fmt, h } from "../lib/dom.js";
-import { changed } from "../lib/store.js";
+import { changed, modelsChanged } from "../lib/store.js";
 import { axis, observeWidth, s, segmented, tooltip, truncate, widthOf } from "../lib/chart.js";
 
 const REFS = [["original", "Original"], ["retrain", "Retrain"]];
@@ -196,7 +196,7 @@ export function mountCka(el, { store }) {
 
   draw();
   const unsubscribe = store.subscribe((state, prev) => {
-    if (changed(state, prev, "modelA", "modelB", "models", "meta", "ckaRef")) draw();
+    if (changed(state, prev, "meta", "ckaRef") || modelsChanged(state, prev)) draw();
   });
   const unobserve = observeWidth(wrap, draw);
   return () => {

@@ -1,15 +1,22 @@
 // Class-wise accuracy: two diverging bar charts (training set, test set) of the per-class
-// accuracy gap B − A, on one shared symmetric x domain. Hovering a class sets
+// accuracy gap B − A, on one shared symmetric x domain: a fixed ±1 by default, so the bars
+// of different A/B pairs compare, or fitted to the largest gap. Hovering a class sets
 // store.hoveredClass, which the prediction matrices highlight too, and vice versa.
 // Both sets are always shown, so this panel does not follow store.split.
 
 import { scaleLinear } from "d3-scale";
 import { classColor } from "../lib/colors.js";
 import { fmt, h } from "../lib/dom.js";
-import { changed } from "../lib/store.js";
-import { axis, classNames, labelledClasses, observeWidth, s, tooltip, truncate, widthOf } from "../lib/chart.js";
+import { changed, modelsChanged } from "../lib/store.js";
+import {
+  axis, classNames, labelledClasses, observeWidth, s, segmented, tooltip, truncate, widthOf,
+} from "../lib/chart.js";
 
 const SETS = [["train", "Training set"], ["test", "Test set"]];
+/** x-axis choices: the full range of a gap (default) or the largest gap of this pair. */
+const SCALES = [["fixed", "Fixed ±1"], ["fit", "Fit to data"]];
+/** The fixed x domain: every possible accuracy gap. */
+export const FIXED_DOMAIN = [-1, 1];
 /** Smallest half-width of the x domain, so near-equal models don't fill the chart with noise. */
 export const GAP_FLOOR = 0.05;
 const MARGIN = { top: 16, right: 10, bottom: 20, caption: 14 };
@@ -85,7 +92,7 @@ function pairData({ modelA, modelB, models }) {
  *          domain: [number, number], width: number, caption: boolean}} opts
  *   caption: add "← Model A higher | Model B higher →" under the axis
  */
-function barChart({ label, gaps, names, forget, domain, width, caption }) {
+function barChart({ label, gaps, names, forget, domain, width, caption, theme }) {
   const k = gaps.length;
   const rowH = rowHeight(k);
   const labelled = new Set(labelledClasses(k, Math.ceil(11 / rowH), forget));
@@ -111,7 +118,7 @@ function barChart({ label, gaps, names, forget, domain, width, caption }) {
     if (Number.isFinite(g)) {
       row.append(s("rect", {
         class: "mucomp-cw-bar", x: x(Math.min(0, g)), y: rowH * 0.14, height: rowH * 0.72,
-        width: Math.abs(x(g) - x(0)), fill: classColor(c), "data-gap": g,
+        width: Math.abs(x(g) - x(0)), fill: classColor(c, theme), "data-gap": g,
       }));
     }
     if (labelled.has(c)) {
@@ -171,11 +178,16 @@ function tipContent({ name, forgotten, set, a, b, modelA, modelB }) {
  * @returns {() => void} cleanup
  */
 export function mountClasswise(el, { store }) {
+  let scale = "fixed";
+  const scaleSwitch = segmented({
+    cls: "mucomp-cw-seg", label: "Gap axis", options: SCALES, value: scale,
+    onSelect: (v) => { scale = v; scaleSwitch.set(v); draw(); },
+  });
   const legend = h("div", { class: "mucomp-cw-legend" });
   const body = h("div", { class: "mucomp-cw-body" });
   const wrap = h("div", { class: "mucomp-cw" },
-    h("div", { class: "mucomp-cw-head" }, h("div", { class: "mucomp-panel-title" }, "Class-wise Accuracy"), legend),
-    body);
+    h("div", { class: "mucomp-cw-head" }, h("div", { class: "mucomp-panel-title" }, "Class-wise Accuracy"), scaleSwitch.el),
+    legend, body);
   el.append(wrap);
   const tip = tooltip(wrap, "mucomp-cw-tip");
   let rows = [];
@@ -219,12 +231,12 @@ export function mountClasswise(el, { store }) {
     legend.replaceChildren("gap = ", h("span", { class: "mucomp-cw-b" }, `B (${state.modelB})`), " − ",
       h("span", { class: "mucomp-cw-a" }, `A (${state.modelA})`));
     const gaps = SETS.map(([set]) => accuracyGaps(data.accA[set], data.accB[set]));
-    const domain = gapDomain(gaps);
+    const domain = scale === "fixed" ? FIXED_DOMAIN : gapDomain(gaps);
     const forget = state.meta.forget_classes || [];
     const names = classNames(state.meta, gaps[0].length);
     const width = widthOf(wrap);
     body.replaceChildren(...SETS.map(([set, label], i) => {
-      const chart = barChart({ label, gaps: gaps[i], names, forget, domain, width, caption: i === SETS.length - 1 });
+      const chart = barChart({ label, gaps: gaps[i], names, forget, domain, width, caption: i === SETS.length - 1, theme: state.theme });
       rows.push(...chart.rows);
       chart.svg.addEventListener("mousemove", (e) => onMove(e, set, label, data));
       chart.svg.addEventListener("mouseleave", onLeave);
@@ -235,7 +247,7 @@ export function mountClasswise(el, { store }) {
 
   draw();
   const unsubscribe = store.subscribe((state, prev) => {
-    if (changed(state, prev, "modelA", "modelB", "models", "meta")) draw();
+    if (changed(state, prev, "meta", "theme") || modelsChanged(state, prev)) draw();
     else if (changed(state, prev, "hoveredClass")) highlight();
   });
   const unobserve = observeWidth(wrap, draw);

@@ -6,11 +6,13 @@
 //            upper-right = mean confidence (conf_matrix), both in theme-aware greys;
 //   "bubble" circle area ∝ proportion (hidden below 0.002), colour = confidence (turbo).
 // Cells are SVG up to 30 classes and canvas above. Hovering a row sets store.hoveredClass.
+// Column labels are horizontal: class names where they fit a column, else class indices
+// (full names in their tooltips); the forget mark ✖ sits on a line of its own below.
 
 import { scaleBand } from "d3-scale";
 import { EMERALD, PURPLE, palette } from "../lib/colors.js";
 import { fmt, h, hiDpiCanvas } from "../lib/dom.js";
-import { changed } from "../lib/store.js";
+import { changed, modelsChanged } from "../lib/store.js";
 import { axis, classNames, labelledClasses, observeWidth, s, segmented, tooltip, truncate, widthOf } from "../lib/chart.js";
 
 /** Proportions below this get no bubble. */
@@ -22,6 +24,10 @@ const MIN_CELL = 11; // narrower than this side by side: stack A over B
 const GAP = 14;
 const TITLE_H = 16;
 const LABEL_CHARS = 10;
+const CHAR_W = 6; // width of a character of 10 px label text, generously
+const LINE_H = 11; // height of a line of 10 px label text
+const AXIS_TITLE_H = 14;
+const TRUE_W = 40; // room for the "True ↓" title above the row labels
 const SPLITS = [["train", "Train"], ["test", "Test"]];
 const MODES = [["split", "Split"], ["bubble", "Bubble"]];
 
@@ -144,6 +150,21 @@ export function hitCell(layout, k, x, y) {
     if (row >= 0 && row < k && col >= 0 && col < k) return { side, row, col };
   }
   return null;
+}
+
+/**
+ * Horizontal column labels for cells `cell` px wide: the class names when every one fits
+ * its column, else the class indices. `step`: label every step-th column (and the
+ * forgotten ones) so that labels never overlap.
+ * @param {string[]} names
+ * @param {number} cell
+ * @returns {{texts: string[], indexed: boolean, step: number}}
+ */
+export function columnLabels(names, cell) {
+  const need = (text) => CHAR_W * text.length + 3;
+  const indexed = !names.every((n) => need(String(n)) <= cell);
+  const texts = names.map((n, c) => (indexed ? String(c) : String(n)));
+  return { texts, indexed, step: Math.max(1, Math.ceil(Math.max(...texts.map(need)) / cell)) };
 }
 
 const pathOf = (pts) => `M${pts.map(([x, y]) => `${x},${y}`).join("L")}Z`;
@@ -282,11 +303,23 @@ export function mountMatrix(el, { store }) {
     }
     k = shaped.prop.shape?.[0] ?? Math.round(Math.sqrt(shaped.prop.length));
     const forget = meta.forget_classes || [];
-    const labels = classNames(meta, k).map((n, c) => truncate(n, LABEL_CHARS) + (forget.includes(c) ? " ✖" : ""));
-    const longest = Math.max(...labels.map((l) => l.length));
-    const labelW = Math.min(80, 10 + 5.6 * longest);
-    const colLabelH = Math.min(64, 8 + 4.2 * longest) + 12;
-    layout = matrixLayout(widthOf(wrap), k, labelW, colLabelH);
+    const names = classNames(meta, k);
+    // Row labels name the classes; with index column labels they lead with the index, unless
+    // the name already holds it ("3", "class 3").
+    const rowTexts = (indexed) => names.map((n, c) => (indexed && !String(n).split(/\s+/).includes(String(c)) ? `${c} ` : "")
+      + truncate(n, LABEL_CHARS) + (forget.includes(c) ? " ✖" : ""));
+    const colLabelH = 4 + LINE_H + (forget.length ? LINE_H : 0) + AXIS_TITLE_H;
+    const place = (rows) => matrixLayout(widthOf(wrap), k,
+      Math.max(TRUE_W, Math.min(96, 10 + 5.6 * Math.max(...rows.map((l) => l.length)))), colLabelH);
+    let labels = rowTexts(false);
+    layout = place(labels);
+    let cols = columnLabels(names, layout.cell);
+    if (cols.indexed) {
+      labels = rowTexts(true);
+      layout = place(labels);
+      cols = columnLabels(names, layout.cell);
+    }
+    const { labelW } = layout;
     const useCanvas = k > CANVAS_K;
     const svg = s("svg", {
       class: "mucomp-pm-svg", width: layout.width, height: layout.height, role: "img",
@@ -306,7 +339,7 @@ export function mountMatrix(el, { store }) {
       else svg.append(s("g", { class: "mucomp-pm-matrix", "data-side": b.side, transform: `translate(${x},${y})` }, svgCells(marks, mode)));
       svg.append(s("rect", { class: "mucomp-pm-frame", x, y, width: layout.size, height: layout.size }));
       if (!highlightLayers.length || layout.stacked) svg.append(rowAxis(labels, x, y)); // first drawn matrix
-      svg.append(colAxis(labels, x, y + layout.size, colLabelH));
+      svg.append(colAxis(cols, names, x, y + layout.size, colLabelH));
       const hl = s("g", { class: "mucomp-pm-hl" });
       highlightLayers.push({ g: hl, b: layout.blocks[i] });
       svg.append(hl);
@@ -330,13 +363,13 @@ export function mountMatrix(el, { store }) {
     return scaleBand().domain(Array.from({ length: k }, (_, c) => c)).range([0, layout.size]);
   }
 
-  /** Classes that get a label: all, or every n-th (and the forgotten) when cells are small. */
-  function labelled() {
-    return labelledClasses(k, Math.ceil(11 / layout.cell), store.get().meta.forget_classes || []);
+  /** Classes that get a label: every `step`-th and the forgotten ones. */
+  function labelled(step) {
+    return labelledClasses(k, step, store.get().meta.forget_classes || []);
   }
 
   function rowAxis(labels, x, y) {
-    const values = labelled();
+    const values = labelled(Math.ceil(LINE_H / layout.cell));
     const g = axis("left", band(), { values, format: (c) => labels[c], size: 0, line: false, cls: "mucomp-pm-rowlabels" });
     g.setAttribute("transform", `translate(${x},${y})`);
     for (const t of g.querySelectorAll("text")) {
@@ -346,10 +379,31 @@ export function mountMatrix(el, { store }) {
     return g;
   }
 
-  function colAxis(labels, x, y, height) {
-    const g = axis("bottom", band(), { values: labelled(), format: (c) => labels[c], size: 2, rotate: -45, line: false, cls: "mucomp-pm-collabels" });
+  /** Horizontal column labels, each with its class's full name as a tooltip; ✖ below a forgotten class. */
+  function colAxis(cols, names, x, y, height) {
+    const forget = store.get().meta.forget_classes || [];
+    const values = labelled(cols.step);
+    const g = axis("bottom", band(), { values, format: (c) => cols.texts[c], size: 2, line: false, cls: "mucomp-pm-collabels" });
     g.setAttribute("transform", `translate(${x},${y})`);
-    g.append(s("text", { class: "mucomp-pm-axis-title", x: layout.size / 2, y: height - 3, "text-anchor": "middle" }, "Predicted →"));
+    for (const t of g.querySelectorAll("text")) {
+      const c = values[Number(t.getAttribute("data-tick"))];
+      const forgotten = forget.includes(c);
+      t.setAttribute("data-col", String(c));
+      // Keep the last label inside the matrix's right edge.
+      if (Number(t.getAttribute("x")) + (CHAR_W * t.textContent.length) / 2 > layout.size + 2) {
+        t.setAttribute("x", String(layout.size + 2));
+        t.setAttribute("text-anchor", "end");
+      }
+      t.prepend(s("title", {}, `${names[c]}${forgotten ? " (✖ forgotten)" : ""}`));
+      if (forgotten) {
+        g.append(s("text", {
+          class: "mucomp-pm-forget", x: t.getAttribute("x"), y: 4 + LINE_H, dy: "0.7em",
+          "text-anchor": t.getAttribute("text-anchor"), "data-col": c, "aria-hidden": "true",
+        }, "✖"));
+      }
+    }
+    g.append(s("text", { class: "mucomp-pm-axis-title", x: layout.size / 2, y: height - 3, "text-anchor": "middle" },
+      cols.indexed ? "Predicted (index) →" : "Predicted →"));
     return g;
   }
 
@@ -390,7 +444,7 @@ export function mountMatrix(el, { store }) {
   plot.addEventListener("mouseleave", onLeave);
   draw();
   const unsubscribe = store.subscribe((state, prev) => {
-    if (changed(state, prev, "modelA", "modelB", "models", "meta", "split", "theme")) draw();
+    if (changed(state, prev, "meta", "split", "theme") || modelsChanged(state, prev)) draw();
     else if (changed(state, prev, "hoveredClass")) highlight();
   });
   const unobserve = observeWidth(wrap, draw);
