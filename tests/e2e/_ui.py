@@ -25,10 +25,15 @@ class PageWatch:
         self.page = page
         self.requests: list[str] = []
         self.errors: list[str] = []
+        self.stacks: list[str] = []      # the errors' stack traces, in the same order
         self.console_errors: list[str] = []
         page.on("request", lambda r: self.requests.append(r.url))
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("pageerror", self._on_error)
         page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+
+    def _on_error(self, error) -> None:
+        self.errors.append(str(error))
+        self.stacks.append(error.stack or str(error))
 
 
 STORE = "document.querySelector('.mucomp').__mucompStore.get()"
@@ -118,3 +123,69 @@ def draw_lasso(page, canvas, centre, radius: float = 40, steps: int = 4):
         page.mouse.move(x, y, steps=steps)
     page.mouse.up()
     return poly
+
+
+# Everything inside the widget's root that sticks out of it on the right. An element inside a
+# container that scrolls horizontally on purpose (overflow-x auto or scroll) is exempt; the
+# container itself must fit. Hidden elements (no boxes, visibility hidden) do not count.
+OVERFLOWING = """(root) => {
+  const describe = (el) => {
+    let d = el.tagName.toLowerCase();
+    if (el.id) d += '#' + el.id;
+    for (const c of el.classList) d += '.' + c;
+    const label = el.getAttribute('aria-label');
+    if (label) d += `[aria-label="${label}"]`;
+    const parent = el.parentElement;
+    if (parent && parent !== root && !el.classList.length) d = describe(parent) + ' > ' + d;
+    return d;
+  };
+  const scrolls = (el) => /^(auto|scroll)$/.test(getComputedStyle(el).overflowX);
+  const right = root.getBoundingClientRect().right;
+  const out = [];
+  for (const el of root.querySelectorAll('*')) {
+    if (!el.getClientRects().length || getComputedStyle(el).visibility === 'hidden') continue;
+    let exempt = false;
+    for (let p = el.parentElement; p && p !== root; p = p.parentElement) if (scrolls(p)) { exempt = true; break; }
+    if (exempt) continue;
+    const excess = el.getBoundingClientRect().right - right;
+    if (excess > 0.5) out.push({ element: describe(el), excess: Math.round(excess * 10) / 10 });
+  }
+  if (root.scrollWidth > root.clientWidth + 1) {
+    out.push({ element: 'the root (.mucomp) scrolls', excess: root.scrollWidth - root.clientWidth });
+  }
+  return out;
+}"""
+
+
+def overflowing(page, root: str = ".mucomp") -> list[dict]:
+    """What sticks out of the widget on the right: [{element: description, excess: CSS px}]."""
+    return page.locator(root).first.evaluate(OVERFLOWING)
+
+
+# Resolves once the widget's layout has stopped changing: its width, scroll size and the right
+# edge of its furthest descendant stay the same for `frames` animation frames in a row (panels
+# re-lay out through ResizeObservers and requestAnimationFrame after a resize).
+SETTLED = """(root, frames) => new Promise((done) => {
+  const sig = () => {
+    let far = 0;
+    for (const el of root.querySelectorAll('*')) far = Math.max(far, el.getBoundingClientRect().right);
+    return [root.clientWidth, root.scrollWidth, root.scrollHeight, Math.round(far)].join();
+  };
+  let last = null, same = 0;
+  const tick = () => {
+    const now = sig();
+    same = now === last ? same + 1 : 0;
+    last = now;
+    if (same >= frames) done(); else requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})"""
+
+
+def overflow_at_width(page, width: int, height: int = 1000, root: str = ".mucomp") -> list[dict]:
+    """Resize the viewport to ``width`` CSS px, wait for the widget's layout to settle, and
+    return what overflows it ([] when everything fits)."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.mouse.move(0, 0)   # no hover tooltip over the widget
+    page.locator(root).first.evaluate(SETTLED, 10)
+    return overflowing(page, root)

@@ -7,8 +7,8 @@ Without one (or without the ``playwright`` package) the tests are skipped, unles
 silently skipping them.
 
 Every test leaves a screenshot named after itself in ``tests/e2e/artifacts/`` (taken at
-teardown, by ``new_page`` here and by test_jupyterlab.py's per-test hook, so a failing test
-leaves one too); the directory is gitignored.
+teardown, by ``new_page`` here and by the per-test hooks of test_jupyterlab.py and
+test_notebook7.py, so a failing test leaves one too); the directory is gitignored.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ import pytest
 
 import mucomp_widget as mu
 
-from ._ui import MODEL_SELECTION, STORE, canvas_ink, draw_lasso, hover_a_point, store_get
+from ._ui import (DENSE_SPOTS, MODEL_SELECTION, SETTLED, STORE, canvas_ink, draw_lasso, hover_a_point,
+                  store_get)
 
 LOCAL_SCHEMES = {"file", "blob", "data"}  # the bundle and the sprite are loaded from blob: URLs
 HOSTILE = "<!--<script>&x</script>\"'"  # a run name that once blanked the page
@@ -185,3 +186,136 @@ def test_page_works_offline_without_errors(page):
     assert page.watch.console_errors == [], page.watch.console_errors
     assert page.evaluate("() => window.__mucomp_sent") == [], "a page without kernel sends nothing"
     assert page.locator(".mucomp-error[role=alert]:not([hidden])").count() == 0
+
+
+# Every visible element must stay inside the box that holds it: its panel, else its column,
+# else the widget. Inside a container that scrolls or clips (the table's scroll box) only the
+# container itself is checked; of a closed <details> menu only its summary. Returns the
+# offenders, each with its overshoot in px.
+OVERFLOWING = """() => {
+  const root = document.querySelector(".mucomp");
+  const boxes = ".mucomp-panel, .mucomp-left, .mucomp-center, .mucomp-right, .mucomp";
+  const bad = [];
+  const walk = (el) => {
+    for (const c of el.children) {
+      const r = c.getBoundingClientRect();
+      if ((r.width === 0 && r.height === 0) || getComputedStyle(c).visibility === "hidden") continue;
+      const holder = c.parentElement.closest(boxes);
+      const b = holder.getBoundingClientRect();
+      const over = Math.max(r.right - b.right, b.left - r.left);
+      if (over > 0.5) {
+        bad.push({ el: `${c.tagName.toLowerCase()}.${c.getAttribute("class") || ""}`,
+                   in: holder.getAttribute("aria-label") || holder.className, over: Math.round(over),
+                   text: (c.textContent || "").trim().slice(0, 40) });
+      }
+      if (c.tagName === "DETAILS" && !c.open) walk({ children: [c.querySelector("summary")] });
+      else if (getComputedStyle(c).overflowX === "visible") walk(c);
+    }
+  };
+  walk(root);
+  return { bad, rootScroll: [root.scrollWidth, root.clientWidth],
+           pageScroll: [document.documentElement.scrollWidth, document.documentElement.clientWidth] };
+}"""
+
+COLUMNS = """() => Object.fromEntries(["left", "center", "right"].map((k) => {
+  const r = document.querySelector(`.mucomp-${k}`).getBoundingClientRect();
+  return [k, { left: r.left, right: r.right, top: r.top, bottom: r.bottom }];
+}))"""
+
+# The metric charts draw at the width of their panel.
+CHART_FILL = """() => [".mucomp-cw-chart", ".mucomp-pm-svg", ".mucomp-cka-svg"].map((sel) => {
+  const svg = document.querySelector(sel);
+  const panel = svg.closest(".mucomp-panel");
+  const pad = parseFloat(getComputedStyle(panel).paddingLeft) + parseFloat(getComputedStyle(panel).paddingRight);
+  return [sel, svg.getBoundingClientRect().width, panel.clientWidth - pad];
+})"""
+
+
+@pytest.mark.parametrize("viewport,widget", [(700, None), (1000, None), (1600, None), (1600, 1090)],
+                         ids=["700px", "1000px", "1600px", "notebook7-1090px-in-1600px"])
+def test_layout_fits_the_widget_at_every_width(new_page, exported, viewport, widget):
+    """Nothing overflows the widget, a column or a panel, in any tab. The last case is
+    Notebook 7 on a 1,600 px screen: a 1,090 px content column in a wide window."""
+    page = new_page(viewport={"width": viewport, "height": 1000})
+    page.goto(exported["url"])
+    page.wait_for_function("window.__mucomp_ready === true")
+    if widget:
+        page.evaluate(f"() => {{ document.getElementById('mucomp-root').style.width = '{widget}px'; }}")
+    width = page.evaluate("() => document.querySelector('.mucomp').getBoundingClientRect().width")
+    assert abs(width - (widget or viewport - 24)) < 1, width  # the page's body has 12 px padding
+
+    for tab in ("Attack Simulation", "Privacy Audit (ROC)", "Embedding Space"):
+        page.get_by_role("tab", name=tab).click()
+        page.locator(".mucomp").evaluate(SETTLED, 10)  # the panels redraw for their new widths
+        found = page.evaluate(OVERFLOWING)
+        assert found["bad"] == [], (tab, found["bad"][:10])
+        assert found["rootScroll"][0] <= found["rootScroll"][1], (tab, found)
+        assert found["pageScroll"][0] <= found["pageScroll"][1], (tab, found)
+
+    cols = page.evaluate(COLUMNS)
+    left, center, right = cols["left"], cols["center"], cols["right"]
+    if width >= 1250:  # three columns
+        assert left["right"] <= center["left"] and center["right"] <= right["left"], cols
+        assert left["top"] == center["top"] == right["top"], cols
+    elif width >= 900:  # models | views, the metric panels in a row below
+        assert left["right"] <= center["left"] and left["top"] == center["top"], cols
+        assert right["top"] >= max(left["bottom"], center["bottom"]), cols
+    else:  # one column
+        assert center["top"] >= left["bottom"] and right["top"] >= center["bottom"], cols
+    for sel, drawn, room in page.evaluate(CHART_FILL):
+        assert room - 1 <= drawn <= room + 0.5, (sel, drawn, room)
+    assert page.locator(".mucomp-error[role=alert]:not([hidden])").count() == 0  # every view drew
+    assert page.watch.errors == [], page.watch.errors
+
+
+def test_click_pins_the_sample_the_hover_names(page):
+    """Hover and click resolve one point: at five dense spots of plot A the pinned tooltip
+    names the sample the hover named. The spots lie at fractions of a pixel, as a real mouse
+    does: pointer events carry the fraction, a click's coordinates do not (Chromium truncates
+    them), and in a dense cluster the fraction can decide which point is nearest. Spots where
+    it does come first."""
+    canvas = model_a_canvas(page)
+
+    def hovered_at(x, y):
+        page.mouse.move(x, y)
+        return page.evaluate(f"() => {STORE}.hovered")
+
+    decisive, plain = [], []
+    for x, y in canvas.evaluate(DENSE_SPOTS):
+        for fx, fy in ((0.7, 0.3), (0.3, 0.7), (0.7, 0.7)):
+            at = (int(x) + fx, int(y) + fy)
+            hovered = hovered_at(*at)
+            if hovered is not None:
+                (decisive if hovered != hovered_at(int(at[0]), int(at[1])) else plain).append(at)
+    spots = (decisive[:3] + plain)[:5]
+    assert len(spots) == 5, (decisive, plain)
+
+    card, tip = page.locator(".mucomp-emb-card"), page.locator(".mucomp-emb-tip")
+    seen = []
+    for x, y in spots:
+        hovered = hovered_at(x, y)
+        card.wait_for(state="visible")
+        assert f"sample {hovered}" in card.inner_text()
+        page.mouse.click(x, y)
+        tip.wait_for(state="visible")
+        seen.append((x, y, hovered, tip.inner_text().splitlines()[1]))
+        page.keyboard.press("Escape")
+        tip.wait_for(state="hidden")
+    assert all(f"Sample {hovered} · true class" in text for _, _, hovered, text in seen), (seen, len(decisive))
+
+
+def test_pinned_tooltip_sits_beside_plot_a_and_closes_with_the_highlight_mode(page):
+    canvas = model_a_canvas(page)
+    (x, y), _ = hover_a_point(page, canvas)
+    page.mouse.click(x, y)
+    tip = page.locator(".mucomp-emb-tip")
+    tip.wait_for(state="visible")
+    t, plot, widget = tip.bounding_box(), canvas.bounding_box(), page.locator(".mucomp").bounding_box()
+    apart = (t["x"] + t["width"] <= plot["x"] or t["x"] >= plot["x"] + plot["width"]
+             or t["y"] + t["height"] <= plot["y"] or t["y"] >= plot["y"] + plot["height"])
+    assert apart, ("the tooltip covers the plot it belongs to", t, plot)
+    assert (widget["x"] <= t["x"] and t["x"] + t["width"] <= widget["x"] + widget["width"]
+            and widget["y"] <= t["y"] and t["y"] + t["height"] <= widget["y"] + widget["height"]), (t, widget)
+
+    page.get_by_role("button", name="Target to forget", exact=True).click()
+    tip.wait_for(state="hidden")
