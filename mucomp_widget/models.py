@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -255,13 +257,20 @@ def read_state_dict(source) -> dict[str, torch.Tensor]:
             try:
                 sd = torch.load(str(path), map_location="cpu", weights_only=True)
             except Exception as exc:
-                if "weights_only" in str(exc) or "Unpickl" in type(exc).__name__:
+                # torch names the refused global (class or function) of a pickled object;
+                # any other failure means the bytes are not a torch.save file at all
+                if re.search(r"Unsupported (global|class)|GLOBAL ", str(exc)):
                     raise CheckpointError(
                         f"{where} is not a plain state dict: it holds pickled Python objects, "
                         "which are refused because unpickling can run arbitrary code. Save it "
                         "with torch.save(model.state_dict(), path) instead of torch.save(model, path)."
                     ) from None
-                raise CheckpointError(f"{where} could not be read as a checkpoint: {exc}") from None
+                lines = str(exc).strip().splitlines()
+                said = "" if isinstance(exc, pickle.UnpicklingError) or not lines else f" (torch.load: {lines[0][:200]})"
+                raise CheckpointError(
+                    f"{where} is not a checkpoint this reader knows: neither a file written by "
+                    f"torch.save(model.state_dict(), path) nor a .safetensors file{said}."
+                ) from None
     if isinstance(sd, dict):
         for key in _WRAPPER_KEYS:
             inner = sd.get(key)

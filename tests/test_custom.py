@@ -124,6 +124,10 @@ def test_add_checkpoint_evaluates_outside_work(study, tmp_path):
     torch.save(src.model, tmp_path / "pickled.pth")
     with pytest.raises(CheckpointError, match="pickled Python objects"):
         study.add_checkpoint(tmp_path / "pickled.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pth is not a checkpoint this reader knows") as err:
+        study.add_checkpoint(tmp_path / "junk.pth")
+    assert "pickled" not in str(err.value)
     wrong = {k: v for k, v in src.state_dict.items() if not k.startswith("fc.")}
     torch.save(wrong, tmp_path / "headless.pth")
     with pytest.raises(CheckpointError, match="missing keys: fc.weight, fc.bias"):

@@ -351,6 +351,7 @@ def test_upload_errors_show_in_the_widget(widget, front, class3_study, tmp_path,
     _upload(widget, "junk.pt", b"not a checkpoint" * 10)
     assert wait_for(lambda: "junk.pt" in widget._error)
     assert "mucomp-upload-" not in widget._error  # the user's file is named, not the temporary copy
+    assert "not a checkpoint" in widget._error and "pickled" not in widget._error
     widget._error = ""
     evil = pickle.dumps({"w": __import__("collections").OrderedDict()})
     _upload(widget, "evil.pt", evil)
