@@ -44,13 +44,15 @@ def _selection_from_json(value, widget):
     return np.zeros(0, dtype=np.int64) if arr is None else arr.astype(np.int64)
 
 
-def runs_message(order, put, patch, drop) -> tuple[dict, list]:
+def runs_message(order, put, patch, drop, append=()) -> tuple[dict, list]:
     """The "runs" message: ``put`` replaces runs (row and data), ``patch`` adds to a run's
-    data (its layout), ``drop`` removes runs, ``order`` is the table order. Arrays leave
-    the JSON as binary buffers, found again through ``buffer_paths``."""
+    data (its layout), ``drop`` removes runs; ``order`` is the table order, or None for
+    "the order held, less ``drop``, then ``append``". Arrays leave the JSON as binary
+    buffers, found again through ``buffer_paths``."""
     from ipywidgets.widgets.widget import _remove_buffers
 
-    content = _codecs.encode_tree({"type": "runs", "order": order, "put": put, "patch": patch, "drop": drop})
+    content = _codecs.encode_tree({"type": "runs", "order": order, "append": list(append), "put": put,
+                                   "patch": patch, "drop": drop})
     stripped, paths, buffers = _remove_buffers(content)
     return {**stripped, "buffer_paths": paths}, buffers
 
@@ -211,8 +213,15 @@ class Comparator(anywidget.AnyWidget):
                 del self._sent[rid]
             if not (put or patch or drop) and order == self._order:
                 return 0
+            # The table order travels only when it is not the old one plus the new runs at
+            # the end, so the bytes per added run do not grow with the runs held.
+            kept = [rid for rid in self._order or () if rid in rows]
+            append = [rid for rid in order if rid not in kept]
+            if self._order is not None and kept + append == order:
+                content, buffers = runs_message(None, put, patch, drop, append)
+            else:
+                content, buffers = runs_message(order, put, patch, drop)
             self._order = order
-            content, buffers = runs_message(order, put, patch, drop)
             self.send(content, buffers)
             return _codecs.message_bytes(content, buffers)
 
@@ -450,5 +459,5 @@ class Comparator(anywidget.AnyWidget):
     def _snapshot(self) -> dict:
         """Every run as one "runs" message's content (arrays in place), for a page."""
         rows = {r["id"]: r for r in _payload.runs(self.study)}
-        return {"order": list(rows), "patch": {}, "drop": [],
+        return {"order": list(rows), "append": [], "patch": {}, "drop": [],
                 "put": {rid: {"row": row, "data": _payload.model(self.study, rid)} for rid, row in rows.items()}}

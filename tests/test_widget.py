@@ -46,7 +46,10 @@ class Front:
             self.rows[rid], self.models[rid] = entry["row"], entry["data"]
         for rid, extra in content["patch"].items():
             self.models[rid] = {**self.models[rid], **extra}
-        self.order = content["order"]
+        if content["order"] is None:
+            self.order = [r for r in self.order if r not in content["drop"]] + content["append"]
+        else:
+            self.order = content["order"]
 
     @property
     def runs(self):

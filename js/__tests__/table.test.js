@@ -264,8 +264,20 @@ describe("model table", () => {
       expect(document.activeElement).toBe(kept.querySelector(".mucomp-tbl-radio-a"));
       row(el, many[80].id).querySelector("td.mucomp-tbl-num").click(); // a row drawn by scrolling picks too
       expect(store.get().modelB).toBe(many[80].id);
+      // all rows shown: no box, the page scrolls; the rows in the window are drawn, and more
+      // as the page (or a scrolling ancestor, as in JupyterLab) scrolls
       el.querySelector(".mucomp-tbl-allrows").click();
-      expect(ids(el).length).toBe(125);
+      const winRows = Math.ceil(window.innerHeight / 28);
+      expect(ids(el)).toEqual(many.slice(0, winRows + 10).map((r) => r.id));
+      const rect = vi.spyOn(HTMLTableSectionElement.prototype, "getBoundingClientRect")
+        .mockImplementation(() => ({ top: -100 * 28, bottom: 0, left: 0, right: 0, width: 0, height: 0 }));
+      try {
+        document.body.dispatchEvent(new Event("scroll")); // caught in the capture phase
+        expect(ids(el)).toEqual(many.slice(90, 125).map((r) => r.id));
+        expect(el.querySelector("tbody").style.getPropertyValue("--mc-tbl-above")).toBe(`${90 * 28}px`);
+      } finally {
+        rect.mockRestore();
+      }
     } finally {
       height.mockRestore();
     }

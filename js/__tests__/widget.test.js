@@ -106,7 +106,7 @@ function runsMessage(content) {
     if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, [...path, k])]));
     return v;
   };
-  const msg = walk({ type: "runs", patch: {}, drop: [], put: {}, ...content }, []);
+  const msg = walk({ type: "runs", order: null, append: [], patch: {}, drop: [], put: {}, ...content }, []);
   return [{ ...msg, buffer_paths: paths }, buffers];
 }
 
@@ -134,20 +134,23 @@ describe("runs from a kernel", () => {
     const before = store.get();
     const { coords, ...noCoords } = snap.put["ft-1"].data;
     const order = [...snap.order, "ga-1"];
-    model.pythonSend(...runsMessage({ order, put: { "ga-1": { row: { ...snap.put["ft-1"].row, id: "ga-1" }, data: noCoords } } }));
+    // a new run: no order, just appended (as Python sends it)
+    model.pythonSend(...runsMessage({ append: ["ga-1"], put: { "ga-1": { row: { ...snap.put["ft-1"].row, id: "ga-1" }, data: noCoords } } }));
     let s = store.get();
     expect(s.runs.map((r) => r.id)).toEqual(order);
     expect(s.models.original).toBe(before.models.original);
     expect(s.models["ft-1"]).toBe(before.models["ft-1"]);
     expect(s.models["ga-1"].coords).toBeUndefined();
-    model.pythonSend(...runsMessage({ order, patch: { "ga-1": { coords, disparity: 0.1 } } }));
+    model.pythonSend(...runsMessage({ patch: { "ga-1": { coords, disparity: 0.1 } } }));
     s = store.get();
     expect(s.models["ga-1"].coords.length).toBe(coords.shape[0] * 2);
     expect(s.models["ga-1"].pred).toBeInstanceOf(Uint8Array); // a patch keeps the rest
     expect(s.runs).toBe(store.get().runs);
-    model.pythonSend(...runsMessage({ order: snap.order, drop: ["ga-1"] }));
+    model.pythonSend(...runsMessage({ drop: ["ga-1"] }));
     expect(store.get().runs.map((r) => r.id)).toEqual(snap.order);
     expect(store.get().models["ga-1"]).toBeUndefined();
+    model.pythonSend(...runsMessage({ order: ["retrain", "original", "ft-1"] })); // a new order alone
+    expect(store.get().runs.map((r) => r.id)).toEqual(["retrain", "original", "ft-1"]);
     cleanup();
   });
 

@@ -38,8 +38,10 @@ export function createRunCache() {
       const put = msg.put || {};
       const patch = msg.patch || {};
       const drop = msg.drop || [];
-      const sameOrder = Array.isArray(msg.order) && msg.order.length === order.length
-        && msg.order.every((id, i) => id === order[i]);
+      // no order: the one held, less the dropped runs, then the appended ones
+      const nextOrder = Array.isArray(msg.order) ? msg.order
+        : [...order.filter((id) => !drop.includes(id)), ...(msg.append || [])];
+      const sameOrder = nextOrder.length === order.length && nextOrder.every((id, i) => id === order[i]);
       this.filled = true;
       if (!Object.keys(put).length && !Object.keys(patch).length && !drop.length && sameOrder) return;
       const nextModels = { ...models };
@@ -53,7 +55,7 @@ export function createRunCache() {
       for (const [id, extra] of Object.entries(patch)) {
         if (nextModels[id]) nextModels[id] = { ...nextModels[id], ...decodeTree(extra) };
       }
-      if (Array.isArray(msg.order)) order = msg.order.slice();
+      order = nextOrder.slice();
       models = nextModels;
       if (rowsChanged) rebuildRuns();
       for (const fn of [...subs]) fn({ runs, models });

@@ -400,6 +400,8 @@ const ROW_HELP = "Click: set as Model B · Shift+click: set as Model A";
 
 /** Rows drawn beyond the visible ones on each side: a long table draws only what is in view. */
 const OVERSCAN = 10;
+/** Tables of up to this many rows are drawn whole (cheap, and every row is in the page). */
+const WINDOW_FROM = 50;
 /** Row height in px (table.css) until a drawn row is measured. */
 const ROW_H = 28;
 
@@ -518,15 +520,21 @@ export function mountTable(el, ctx) {
   }
 
   /**
-   * Draw the rows in view of the scroll box (all of them with "Show all rows" or without
-   * layout), keeping the rows already drawn (and any focus in them); space above and below
-   * (table.css, --mc-tbl-above/below) stands in for the others, so the scroll bar stays true.
+   * Draw the rows in view (all of them in a short table or without layout), keeping the
+   * rows already drawn (and any focus in them); space above and below (table.css,
+   * --mc-tbl-above/below) stands in for the others, so the scroll bar stays true. In view:
+   * of the scroll box, or with "Show all rows" (no box) of the window, as the page scrolls.
    */
   function drawRows(top = view.scroll.scrollTop) {
     const n = view.rows.length;
-    const viewH = view.scroll.clientHeight;
-    const win = ui.allRows || !viewH ? { first: 0, last: n, start: 0, end: n }
-      : rowWindow(top - view.thead.offsetHeight, viewH, rowH, n, OVERSCAN);
+    let viewH = view.scroll.clientHeight;
+    let from = top - view.thead.offsetHeight;
+    if (ui.allRows) {
+      viewH = window.innerHeight;
+      from = -view.tbody.getBoundingClientRect().top; // the tbody starts at row 0 (its ::before is the space above)
+    }
+    const win = !viewH || n <= WINDOW_FROM ? { first: 0, last: n, start: 0, end: n }
+      : rowWindow(from, viewH, rowH, n, OVERSCAN);
     if (view.drawn && win.first >= view.drawn.start && win.last <= view.drawn.end) return;
     view.drawn = win;
     const slice = view.rows.slice(win.start, win.end);
@@ -704,6 +712,11 @@ export function mountTable(el, ctx) {
     if (changed(s, prev, "traceRun", "runs", "meta") || modelsChanged(s, prev, [s.traceRun])) drawTrace();
   }));
   document.addEventListener("keydown", onKey);
+  // with all rows shown the page scrolls, not the box: scroll events do not bubble, so listen
+  // in the capture phase to any scrolling ancestor (JupyterLab scrolls a panel, not the window)
+  const onPageScroll = () => { if (view && ui.allRows) drawRows(); };
+  document.addEventListener("scroll", onPageScroll, { capture: true, passive: true });
+  window.addEventListener("resize", onPageScroll);
   drawToolbar();
   drawBody();
   drawTrace();
@@ -712,6 +725,8 @@ export function mountTable(el, ctx) {
     unsub();
     resizes?.disconnect();
     document.removeEventListener("keydown", onKey);
+    document.removeEventListener("scroll", onPageScroll, { capture: true });
+    window.removeEventListener("resize", onPageScroll);
     clearTimeout(confirmTimer);
     el.replaceChildren();
   };
