@@ -180,9 +180,13 @@ def test_progress_events_stream_epochs_and_stages(make_study):
     study.add_listener(events.append)
     run = study.unlearn("rl", epochs=2)
     kinds = [e["event"] for e in events]
-    assert kinds == ["run_started", "epoch", "epoch", "stage", "run_finished"]
+    assert kinds == ["run_started", "epoch", "epoch", "stage", "changed", "run_finished"]
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
     assert events[-1]["run"] == run.id
+    assert events[4]["runs"] == [run.id]  # stored and scored: views can show it
+    del events[:]
+    study.delete(run.id)
+    assert events == [{"event": "deleted", "run": run.id}]
 
 
 def test_bad_study_arguments(digits, tmp_path):
