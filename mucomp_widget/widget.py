@@ -200,7 +200,10 @@ class Comparator(anywidget.AnyWidget):
             for rid in order:
                 rev, sent = self.study._revision(rid), self._sent.get(rid)
                 if sent is None or sent[0] != rev:
-                    data = _payload.model(self.study, rid)
+                    try:
+                        data = _payload.model(self.study, rid)
+                    except (KeyError, StudyError):  # deleted meanwhile: its "deleted" event syncs again
+                        continue
                     put[rid] = {"row": rows[rid], "data": data}
                     self._sent[rid] = (rev, "coords" in data)
                 elif not sent[1]:
@@ -216,7 +219,8 @@ class Comparator(anywidget.AnyWidget):
             # The table order travels only when it is not the old one plus the new runs at
             # the end, so the bytes per added run do not grow with the runs held.
             kept = [rid for rid in self._order or () if rid in rows]
-            append = [rid for rid in order if rid not in kept]
+            held = set(kept)
+            append = [rid for rid in order if rid not in held]
             if self._order is not None and kept + append == order:
                 content, buffers = runs_message(None, put, patch, drop, append)
             else:

@@ -31,8 +31,6 @@ export function createRunCache() {
   return {
     /** @returns {{runs: object[], models: Object<string, object>}} */
     get: () => ({ runs, models }),
-    /** True once a message (or a page's snapshot) has arrived. */
-    filled: false,
     /** Apply one "runs" message (buffers already in place); tells subscribers if anything changed. */
     apply(msg) {
       const put = msg.put || {};
@@ -42,7 +40,6 @@ export function createRunCache() {
       const nextOrder = Array.isArray(msg.order) ? msg.order
         : [...order.filter((id) => !drop.includes(id)), ...(msg.append || [])];
       const sameOrder = nextOrder.length === order.length && nextOrder.every((id, i) => id === order[i]);
-      this.filled = true;
       if (!Object.keys(put).length && !Object.keys(patch).length && !drop.length && sameOrder) return;
       const nextModels = { ...models };
       let rowsChanged = !sameOrder || drop.length > 0;
