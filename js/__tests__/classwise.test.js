@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { scaleLinear } from "d3-scale";
 import { mountClasswise, accuracyGaps, gapDomain, retainMean, GAP_FLOOR } from "../panels/classwise.js";
-import { axis, labelledClasses, observeWidth, s, segmented, tooltip, truncate } from "../lib/chart.js";
+import { axis, labelledClasses, observeWidth, s, segmented, tooltip, truncate, widthOf } from "../lib/chart.js";
 import { classColor } from "../lib/colors.js";
 import { mountForTest } from "./helpers.js";
 
@@ -290,7 +290,8 @@ describe("chart helpers (lib/chart.js)", () => {
     });
     const el = document.createElement("div");
     let width = 300;
-    Object.defineProperty(el, "clientWidth", { get: () => width });
+    let reads = 0;
+    Object.defineProperty(el, "clientWidth", { get: () => { reads += 1; return width; } });
     const onResize = vi.fn();
     const stop = observeWidth(el, onResize);
     instance.cb();
@@ -298,8 +299,14 @@ describe("chart helpers (lib/chart.js)", () => {
     width = 280;
     instance.cb();
     expect(onResize).toHaveBeenCalledOnce();
+    // a redraw reads the observed width, not the layout (which would force a reflow)
+    const before = reads;
+    width = 999;
+    expect(widthOf(el)).toBe(280);
+    expect(reads).toBe(before);
     stop();
     expect(instance.off).toBe(true);
+    expect(widthOf(el)).toBe(999);
     vi.unstubAllGlobals();
   });
 });

@@ -191,9 +191,30 @@ describe("prediction matrix panel", () => {
     const { models } = store.get();
     store.set({ models: { ...models, "ft-1": { ...models["ft-1"] } } });
     expect(el.querySelector(".mucomp-pm-svg")).toBe(svg);
-    store.set({ models: { ...store.get().models, retrain: { ...models.retrain } } });
-    expect(el.querySelector(".mucomp-pm-svg")).not.toBe(svg);
+    const [a, b] = [matrixOf(el, "A"), matrixOf(el, "B")];
+    store.set({ models: { ...store.get().models, retrain: { ...models.retrain } } }); // same matrices
+    expect(matrixOf(el, "B")).toBe(b);
+    const flipped = { ...models.retrain.pred_matrix, train: models.retrain.pred_matrix.train.map((v) => 1 - v) };
+    store.set({ models: { ...store.get().models, retrain: { ...models.retrain, pred_matrix: flipped } } });
+    expect(matrixOf(el, "B")).not.toBe(b); // new data: B's cells repainted, A's and the axes kept
+    expect(matrixOf(el, "A")).toBe(a);
+    expect(el.querySelector(".mucomp-pm-svg")).toBe(svg);
     cleanup();
+  });
+
+  it("picking another model repaints its cells as a full draw would", () => {
+    const { el, store, cleanup } = mount();
+    const a = matrixOf(el, "A");
+    store.set({ modelB: "ft-1" });
+    expect(matrixOf(el, "A")).toBe(a);
+    const fresh = mount({}, { modelB: "ft-1" });
+    const drawn = (root) => root.querySelector(".mucomp-pm-plot").innerHTML;
+    expect(drawn(el)).toBe(drawn(fresh.el));
+    expect(el.querySelector(".mucomp-pm-svg").getAttribute("aria-label")).toContain("Model B (ft-1)");
+    store.set({ split: "test", modelB: "retrain" }); // anything else: a full draw
+    expect(matrixOf(el, "A")).not.toBe(a);
+    cleanup();
+    fresh.cleanup();
   });
 
   it("uses class indices for columns whose names do not fit, naming them on the rows", () => {
@@ -313,6 +334,14 @@ describe("prediction matrix panel", () => {
     expect(ctx.__getEvents().filter((e) => e.type === "fill")).toHaveLength(2 * 40 * 40);
     el.querySelector(".mucomp-pm-plot").dispatchEvent(new MouseEvent("mousemove", cellPoint(el, 0, 21, 5, 40)));
     expect(store.get().hoveredClass).toBe(21);
+    const [first, second] = el.querySelectorAll("canvas.mucomp-pm-canvas");
+    store.set({ modelB: "ft-1" }); // B's canvas repainted in its place, A's kept
+    const now = el.querySelectorAll("canvas.mucomp-pm-canvas");
+    expect(now).toHaveLength(2);
+    expect(now[0]).toBe(first);
+    expect(now[1]).not.toBe(second);
+    expect(now[1].style.left).toBe(second.style.left);
+    expect(now[1].getContext("2d").__getEvents().filter((e) => e.type === "fill")).toHaveLength(2 * 40 * 40);
     cleanup();
   });
 

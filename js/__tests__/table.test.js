@@ -448,9 +448,18 @@ describe("model table", () => {
     const btn = el.querySelector(".mucomp-tbl-allrows");
     expect(btn.textContent).toBe("Show all rows");
     expect(el.querySelector(".mucomp-tbl-scroll").classList.contains("mucomp-tbl-expanded")).toBe(false);
+    const table = el.querySelector("table");
     btn.click();
     expect(el.querySelector(".mucomp-tbl-scroll").classList.contains("mucomp-tbl-expanded")).toBe(true);
     expect(btn.getAttribute("aria-pressed")).toBe("true");
+    expect(el.querySelector("table")).toBe(table); // grown in place, not rebuilt
+    btn.click();
+    expect(el.querySelector(".mucomp-tbl-scroll").classList.contains("mucomp-tbl-expanded")).toBe(false);
+    expect(btn.getAttribute("aria-pressed")).toBe("false");
+    el.querySelector('[data-focus="view:tradeoff"]').click(); // the setting is kept across views
+    btn.click();
+    el.querySelector('[data-focus="view:table"]').click();
+    expect(el.querySelector(".mucomp-tbl-scroll").classList.contains("mucomp-tbl-expanded")).toBe(true);
   });
 
   it("shows the trade-off scatter: Retrain labelled, click sets Model B, front outlined", () => {

@@ -128,25 +128,34 @@ export function segmented({ cls, label, options, value, onSelect }) {
   return { el: h("div", { class: cls, role: "group", "aria-label": label }, ...buttons), set };
 }
 
-/** Layout width of `el`, or DEFAULT_WIDTH before it has one. */
+// Widths seen by `observeWidth`, so that a redraw reads a number instead of asking the
+// browser for layout in the middle of other panels' DOM writes (a forced reflow each time).
+const widths = new WeakMap();
+
+/** Layout width of `el` (as last observed, when observed), or DEFAULT_WIDTH before it has one. */
 export function widthOf(el) {
-  return el.clientWidth || DEFAULT_WIDTH;
+  return (widths.get(el) ?? el.clientWidth) || DEFAULT_WIDTH;
 }
 
 /**
- * Call `onResize()` when the width of `el` changes (no-op without ResizeObserver).
+ * Call `onResize()` when the width of `el` changes (no-op without ResizeObserver), and
+ * keep that width for `widthOf`.
  * @returns {() => void} cleanup
  */
 export function observeWidth(el, onResize) {
   if (typeof ResizeObserver === "undefined") return () => {};
-  let last = el.clientWidth;
+  widths.set(el, el.clientWidth);
   const ro = new ResizeObserver(() => {
-    if (el.clientWidth === last) return;
-    last = el.clientWidth;
+    const width = el.clientWidth; // layout is up to date when observers run: no forced reflow
+    if (width === widths.get(el)) return;
+    widths.set(el, width);
     onResize();
   });
   ro.observe(el);
-  return () => ro.disconnect();
+  return () => {
+    ro.disconnect();
+    widths.delete(el);
+  };
 }
 
 /**

@@ -152,7 +152,8 @@ export function hitTest(tree, view, px, py, radius, accept = () => true) {
 }
 
 const trees = new WeakMap();
-/** A quadtree of the point indices of one (n, 2) layout, cached per array. */
+/** A quadtree of the point indices of one (n, 2) layout, cached per array; built at the first
+ * hit test on it, not when a model is shown (picking a model stays quick). */
 function treeOf(coords) {
   if (!trees.has(coords)) {
     const idx = [];
@@ -321,7 +322,6 @@ export function mountEmbedding(el, ctx) {
       plot.id = plot.side === "A" ? s.modelA : s.modelB;
       plot.model = plot.id ? s.models?.[plot.id] || null : null;
       plot.coords = plot.model?.coords && plot.model.coords.length >= 2 * n ? plot.model.coords : null;
-      plot.tree = plot.coords ? treeOf(plot.coords) : null;
     }
     syncLabels();
     fitPlots();
@@ -579,8 +579,8 @@ export function mountEmbedding(el, ctx) {
 
   /** The one hit test of hover and click: the nearest active point to a plot-local position. */
   function pick(plot, [px, py]) {
-    if (!plot.tree) return -1;
-    return hitTest(plot.tree, viewOf(plot), px, py, HIT_RADIUS, (i) => plot.status[i] === ACTIVE);
+    if (!plot.coords) return -1;
+    return hitTest(treeOf(plot.coords), viewOf(plot), px, py, HIT_RADIUS, (i) => plot.status[i] === ACTIVE);
   }
 
   /**
@@ -646,7 +646,7 @@ export function mountEmbedding(el, ctx) {
   function onDown(plot, e) {
     lastPointer = { plot, clientX: e.clientX, clientY: e.clientY };
     suppressClick = false;
-    if (e.button || !(lassoMode || e.shiftKey) || !plot.tree) return;
+    if (e.button || !(lassoMode || e.shiftKey) || !plot.coords) return;
     e.preventDefault();
     lasso = { plot, points: [pointer(plot, e)] };
     try { plot.cv.canvas.setPointerCapture?.(e.pointerId); } catch { /* synthetic events */ }
@@ -665,10 +665,10 @@ export function mountEmbedding(el, ctx) {
     lasso = null;
     suppressClick = true;
     paintOverlay();
-    if (points.length < 3) return;
+    if (points.length < 3 || !target.coords) return;
     const v = viewOf(target);
     const polygon = points.map(([x, y]) => [(x - v.x) / v.k, (y - v.y) / v.k]);
-    const idx = pointsInPolygon(target.tree, polygon, (i) => target.status[i] === ACTIVE);
+    const idx = pointsInPolygon(treeOf(target.coords), polygon, (i) => target.status[i] === ACTIVE);
     store.set({ selection: Uint32Array.from(idx, (i) => data.probe.ids[i]) });
   }
 

@@ -252,6 +252,9 @@ export function mountMatrix(el, { store }) {
   let highlightLayers = [];
   let rowLabels = [];
   let present = []; // which of A, B has a matrix drawn
+  // What the last full draw laid out, and each block's drawn parts: a change of one model
+  // (a row picked as B) repaints that block's cells only.
+  let drawn = null; // {key, meta, svg, parts: [{id, prop, conf, title, cells}]}
 
   const splitSwitch = segmented({
     cls: "mucomp-pm-seg", label: "Data split", options: SPLITS, value: store.get().split,
@@ -280,10 +283,50 @@ export function mountMatrix(el, { store }) {
     }
   }
 
+  /** The aria-label of the matrices' SVG. */
+  function describe(blocks, k) {
+    const { split } = store.get();
+    return `Prediction matrices, ${split === "train" ? "training" : "test"} set, true class rows × predicted class columns. `
+      + blocks.map((b) => (b.prop ? `Model ${b.side} (${b.id}): mean share predicted correctly ${fmt(diagonalMean(b.prop, k))}` : b.message)).join("; ") + ".";
+  }
+
+  /** The layout `drawn` was made for, as a string, with `state`'s blocks; null without one. */
+  function layoutKey(state, blocks) {
+    const shaped = blocks.find((b) => b.prop);
+    if (!shaped || !state.modelA || !state.modelB) return null;
+    const n = shaped.prop.shape?.[0] ?? Math.round(Math.sqrt(shaped.prop.length));
+    return [mode, state.split, state.theme, widthOf(wrap), n, blocks.map((b) => Boolean(b.prop))].join("|");
+  }
+
+  /** Redraw, repainting only the cells of a changed model when nothing else changed. */
+  function update() {
+    const state = store.get();
+    const blocks = blocksData(state, state.split);
+    const key = layoutKey(state, blocks);
+    if (!drawn || key === null || key !== drawn.key || state.meta !== drawn.meta) return draw();
+    tip.hide();
+    blocks.forEach((b, i) => {
+      const part = drawn.parts[i];
+      if (!b.prop || (part.prop === b.prop && part.conf === b.conf && part.id === b.id)) return;
+      const marks = matrixMarks(b.prop, b.conf, k, layout.cell, mode, state.theme);
+      const { x, y } = layout.blocks[i];
+      const cells = part.cells.tagName === "CANVAS" ? canvasBlock(marks, x, y, state.theme) : matrixGroup(b.side, marks, x, y);
+      part.cells.replaceWith(cells);
+      part.title.textContent = `Model ${b.side} (${b.id})`;
+      Object.assign(part, { id: b.id, prop: b.prop, conf: b.conf, cells });
+    });
+    drawn.svg.setAttribute("aria-label", describe(blocks, k));
+  }
+
+  function matrixGroup(side, marks, x, y) {
+    return s("g", { class: "mucomp-pm-matrix", "data-side": side, transform: `translate(${x},${y})` }, svgCells(marks, mode));
+  }
+
   function draw() {
     const state = store.get();
     const { meta, theme, split } = state;
     tip.hide();
+    drawn = null;
     highlightLayers = [];
     rowLabels = [];
     present = [];
@@ -322,21 +365,24 @@ export function mountMatrix(el, { store }) {
     const { labelW } = layout;
     const useCanvas = k > CANVAS_K;
     const svg = s("svg", {
-      class: "mucomp-pm-svg", width: layout.width, height: layout.height, role: "img",
-      "aria-label": `Prediction matrices, ${split === "train" ? "training" : "test"} set, true class rows × predicted class columns. `
-        + blocks.map((b) => (b.prop ? `Model ${b.side} (${b.id}): mean share predicted correctly ${fmt(diagonalMean(b.prop, k))}` : b.message)).join("; ") + ".",
+      class: "mucomp-pm-svg", width: layout.width, height: layout.height, role: "img", "aria-label": describe(blocks, k),
     });
     const canvases = [];
+    const parts = [];
     blocks.forEach((b, i) => {
       const { x, y } = layout.blocks[i];
-      svg.append(s("text", { class: "mucomp-pm-title", x, y: y - 5, fill: b.color }, `Model ${b.side} (${b.id})`));
+      const title = s("text", { class: "mucomp-pm-title", x, y: y - 5, fill: b.color }, `Model ${b.side} (${b.id})`);
+      svg.append(title);
       if (!b.prop) {
         svg.append(s("text", { class: "mucomp-pm-missing", x: x + layout.size / 2, y: y + layout.size / 2, "text-anchor": "middle" }, b.message));
+        parts.push({ id: b.id, prop: null, conf: null, title, cells: null });
         return;
       }
       const marks = matrixMarks(b.prop, b.conf, k, layout.cell, mode, theme);
-      if (useCanvas) canvases.push(canvasBlock(marks, x, y, theme));
-      else svg.append(s("g", { class: "mucomp-pm-matrix", "data-side": b.side, transform: `translate(${x},${y})` }, svgCells(marks, mode)));
+      const cells = useCanvas ? canvasBlock(marks, x, y, theme) : matrixGroup(b.side, marks, x, y);
+      if (useCanvas) canvases.push(cells);
+      else svg.append(cells);
+      parts.push({ id: b.id, prop: b.prop, conf: b.conf, title, cells });
       svg.append(s("rect", { class: "mucomp-pm-frame", x, y, width: layout.size, height: layout.size }));
       if (!highlightLayers.length || layout.stacked) svg.append(rowAxis(labels, x, y)); // first drawn matrix
       svg.append(colAxis(cols, names, x, y + layout.size, colLabelH));
@@ -347,6 +393,7 @@ export function mountMatrix(el, { store }) {
     svg.append(s("text", { class: "mucomp-pm-axis-title", x: labelW - 4, y: TITLE_H - 5, "text-anchor": "end" }, "True ↓"));
     plot.replaceChildren(...canvases, svg);
     legend.replaceChildren(...legendFor(mode, theme));
+    drawn = { key: layoutKey(state, blocks), meta, svg, parts };
     highlight();
   }
 
@@ -444,7 +491,8 @@ export function mountMatrix(el, { store }) {
   plot.addEventListener("mouseleave", onLeave);
   draw();
   const unsubscribe = store.subscribe((state, prev) => {
-    if (changed(state, prev, "meta", "split", "theme") || modelsChanged(state, prev)) draw();
+    if (changed(state, prev, "meta", "split", "theme")) draw();
+    else if (modelsChanged(state, prev)) update();
     else if (changed(state, prev, "hoveredClass")) highlight();
   });
   const unobserve = observeWidth(wrap, draw);

@@ -447,7 +447,7 @@ export function mountTable(el, ctx) {
   const methodSummary = h("summary", {}, "Methods");
   const allRowsBtn = h("button", { class: "mucomp-tbl-allrows", "aria-pressed": "false", "data-focus": "allrows",
     title: "Let the table grow to its full height instead of scrolling inside a short box",
-    onclick: () => setUi({ allRows: !ui.allRows }) }, "Show all rows");
+    onclick: () => showAllRows(!ui.allRows) }, "Show all rows");
   const constantBtn = h("button", { class: "mucomp-tbl-constbtn", "data-focus": "constant",
     onclick: () => setUi({ constant: !ui.constant }) });
   const traceBox = h("div", { class: "mucomp-tbl-tracebox", hidden: true });
@@ -493,6 +493,16 @@ export function mountTable(el, ctx) {
     constantBtn.title = "Type, and the settings every unlearned model shown shares";
     allRowsBtn.setAttribute("aria-pressed", String(ui.allRows));
     allRowsBtn.classList.toggle("mucomp-active", ui.allRows);
+  }
+
+  /** Grow the box to every row (or back): the rows drawn stay, the ones now in view are added. */
+  function showAllRows(on) {
+    ui.allRows = on;
+    allRowsBtn.setAttribute("aria-pressed", String(on));
+    allRowsBtn.classList.toggle("mucomp-active", on);
+    if (!view) return; // the trade-off view has no box
+    view.scroll.classList.toggle("mucomp-tbl-expanded", on);
+    drawRows();
   }
 
   function toggle(set, key, on) {
