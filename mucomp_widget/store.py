@@ -25,7 +25,7 @@ from .errors import StudyError
 __all__ = ["default_workdir", "atomic_write", "ModelCache", "write_json", "read_json",
            "save_weights", "load_weights", "weights_to_bytes", "weights_from_bytes",
            "write_blob", "read_blob", "prune_blobs", "expect", "check_record",
-           "SAVED_STUDY_FIELDS"]
+           "SAVED_STUDY_FIELDS", "SAVED_RUN_FIELDS", "OPTIONAL_RUN_FIELDS"]
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -170,15 +170,22 @@ SAVED_RUN_FIELDS = {
     "id": (str,), "type": (str,), "method": (str, None), "base": (str, None),
     "hyperparameters": (dict,), "seed": (int, None), "rte": ("number", None),
     "wall_time": ("number", None), "losses": (list,), "metrics": (dict,), "source": (str, None),
-    "created_at": (str,), "trace": (dict,), "best_epoch": (int, None),
+    "created_at": (str,), "trace": (dict,), "best_epoch": (int, None), "group": (str, None),
 }
+#: Run fields that studies saved by earlier versions lack; a missing one loads as None.
+OPTIONAL_RUN_FIELDS = frozenset({"group"})
 
 
 def check_record(runs: list, i: int, study_json: Path) -> None:
-    """Check the fields of run record ``runs[i]`` of a saved study (metrics are numbers)."""
+    """Check the fields of run record ``runs[i]`` of a saved study (metrics are numbers).
+
+    A field of :data:`OPTIONAL_RUN_FIELDS` may be missing (a study saved before it
+    existed); present, it is checked like every other field."""
     rec = expect(runs, i, (dict,), study_json, "runs")
     at = f"runs[{i}]."
     for key, kinds in SAVED_RUN_FIELDS.items():
+        if key in OPTIONAL_RUN_FIELDS and key not in rec:
+            continue
         expect(rec, key, kinds, study_json, at)
     for key in rec["metrics"]:
         expect(rec["metrics"], key, ("number", None), study_json, f"{at}metrics.")

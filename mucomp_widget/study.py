@@ -78,7 +78,10 @@ class Run:
 
     ``type`` is Original, Retrain, Unlearned or Uploaded; ``rte`` is the unlearning
     loop's seconds (the training time for a Retrain model trained here); ``losses`` the
-    training loss per epoch. ``model`` builds a fresh copy of the weights.
+    training loss per epoch. ``model`` builds a fresh copy of the weights. ``group`` is
+    shared by the runs of one ``unlearn(..., seeds=[...])`` call (or one grid point of a
+    seeded sweep): same method, base and hyperparameters, one seed each; None for a run
+    made alone (see :meth:`Study.summary`).
     """
 
     id: str
@@ -95,6 +98,7 @@ class Run:
     created_at: str = ""
     trace: dict = field(default_factory=dict)
     best_epoch: int | None = None
+    group: str | None = None
     _study: "Study | None" = field(default=None, repr=False)
 
     @property
@@ -128,7 +132,7 @@ class Run:
             "hyperparameters": self.hyperparameters, "seed": self.seed, "rte": self.rte,
             "wall_time": self.wall_time, "losses": self.losses, "metrics": self.metrics,
             "source": self.source, "created_at": self.created_at, "trace": self.trace,
-            "best_epoch": self.best_epoch,
+            "best_epoch": self.best_epoch, "group": self.group,
         }
 
     def __repr__(self) -> str:
@@ -200,6 +204,18 @@ class Study:
         ``feature_layer``, the submodule whose output is the penultimate feature vector.
     seed : int
         Seeds training, unlearning and every sampled subset. Same seed, same numbers on CPU.
+        A study has one Original and one Retrain model, trained with this seed; unlearning
+        runs may use other seeds (``unlearn(..., seeds=[0, 1, 2])``, see :meth:`summary`).
+        For a spread over Original/Retrain training seeds as well (SUPREME's separate
+        train, unlearn and evaluation seeds), make one Study per training seed with the
+        same dataset, forget set and architecture (each trains, or loads from the cache,
+        its own Original and Retrain), run the same methods in each, and put their
+        summaries together::
+
+            studies = [mu.Study(ds, forget, seed=s) for s in (0, 1, 2)]
+            for st in studies:
+                st.unlearn("ga", seeds=[0, 1, 2])
+            pd.concat([st.summary().assign(study_seed=st.seed) for st in studies])
     device : "auto", "cpu", "cuda", "cuda:N" or "mps"
     workdir : path, optional
         Where trained Original/Retrain models are cached (default: ``$MUCOMP_HOME`` or
@@ -283,6 +299,8 @@ class Study:
         self._counters: dict[str, int] = {}
         self._revisions: dict[str, int] = {}  # run id -> version of its metrics (views resend on change)
         self._next_revision = itertools.count(1)
+        self._audits: dict = {}  # (audit kind, run id) -> the audit's latest result for that run
+        self._audit_cache: dict = {}  # what audits keep between calls (U-LiRA's shadow models), by their own keys
         self._listeners: list = []
         self._lock = threading.RLock()
         self._embed_lock = threading.RLock()
@@ -351,7 +369,15 @@ class Study:
 
     @property
     def results(self) -> pd.DataFrame:
-        """One row per model: identity, hyperparameters, then metric columns."""
+        """One row per model: identity, hyperparameters, then metric columns.
+
+        Once a run has been audited with ``study.audit("relearn", ...)``, a last column
+        ``relearn_steps`` holds, per run, the steps of its latest relearning probe until
+        its UA reached that audit's ``threshold`` (NaN: never audited, or the threshold
+        was not reached within the audit's steps); the Retrain row holds the Retrain
+        model's probe from the latest audit (:mod:`mucomp_widget.audits.relearn`). A study
+        without relearning audits has no such column.
+        """
         self.prepare()
         rows = []
         rank = {ORIGINAL: 0, RETRAIN: 1}
@@ -366,8 +392,58 @@ class Study:
             })
         df = pd.DataFrame(rows, columns=["id", "type", "method", "base", "epochs", "lr",
                                          "batch_size", "seed", *METRICS, "RTE"])
-        return df.astype({"epochs": "Int64", "batch_size": "Int64", "seed": "Int64",
-                          "lr": "float64", "RTE": "float64"})
+        df = df.astype({"epochs": "Int64", "batch_size": "Int64", "seed": "Int64",
+                        "lr": "float64", "RTE": "float64"})
+        relearn = {rid: res for (kind, rid), res in list(self._audits.items()) if kind == "relearn"}
+        if relearn:
+            steps = [getattr(relearn.get(rid), "steps_run", None) for rid in df["id"]]
+            df["relearn_steps"] = np.array([math.nan if v is None else float(v) for v in steps],
+                                           dtype=np.float64)
+        return df
+
+    def summary(self) -> pd.DataFrame:
+        """Mean and spread of every metric over the runs of each group -> DataFrame.
+
+        One row per group of runs made by ``unlearn(..., seeds=[...])`` (or one grid point
+        of ``sweep(..., seeds=[...])``), and one per run made alone (Original, Retrain,
+        uploads, unseeded runs: a group of one), in the order of :attr:`results`.
+        Columns: ``group`` (None for a run made alone), ``runs`` (their ids), ``type``,
+        ``method``, ``base``, ``epochs``, ``lr``, ``batch_size``, ``hyperparameters``
+        (every one, the same for the whole group), ``seeds``, ``n`` (runs), then for each
+        metric column of :attr:`results` (UA ... AvgGap, RTE) ``<metric>_mean`` and
+        ``<metric>_std``: the mean over the group's runs and their sample standard
+        deviation (``ddof=1``; NaN for a group of one). A metric that is NaN for one run
+        of a group is NaN in the summary. Directions are those of the metric columns
+        (``mu.evaluation.summary.METRIC_INFO``). Each run keeps its own bootstrap
+        intervals (``run.details["ps_ci"]``); the std here is the spread over seeds.
+        """
+        self.prepare()
+        rank = {ORIGINAL: 0, RETRAIN: 1}
+        ordered = sorted(list(self._runs.values()), key=lambda r: rank.get(r.id, 2))
+        groups: dict = {}
+        for r in ordered:
+            groups.setdefault(("group", r.group) if r.group is not None else ("run", r.id), []).append(r)
+        metrics = [*METRICS, "RTE"]
+        rows = []
+        for members in groups.values():
+            first = members[0]
+            hp = first.hyperparameters
+            row = {"group": first.group, "runs": [r.id for r in members], "type": first.type,
+                   "method": first.method, "base": first.base, "epochs": hp.get("epochs"),
+                   "lr": hp.get("lr"), "batch_size": hp.get("batch_size"),
+                   "hyperparameters": dict(hp), "seeds": [r.seed for r in members],
+                   "n": len(members)}
+            for m in metrics:
+                values = np.array([(math.nan if r.rte is None else r.rte) if m == "RTE"
+                                   else r.metrics.get(m, math.nan) for r in members], dtype=np.float64)
+                row[f"{m}_mean"] = float(np.mean(values))
+                row[f"{m}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+            rows.append(row)
+        columns = ["group", "runs", "type", "method", "base", "epochs", "lr", "batch_size",
+                   "hyperparameters", "seeds", "n",
+                   *[f"{m}_{stat}" for m in metrics for stat in ("mean", "std")]]
+        df = pd.DataFrame(rows, columns=columns)
+        return df.astype({"epochs": "Int64", "batch_size": "Int64", "lr": "float64", "n": "int64"})
 
     # ------------------------------------------------------------------ internals
 
@@ -377,6 +453,42 @@ class Study:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise ConfigError(f"seed must be an integer, got {seed!r}.")
         return int(seed)
+
+    @staticmethod
+    def _run_seeds(seed, seeds) -> list[int] | None:
+        """``seeds`` checked: None, or a non-empty list of distinct integers (not with ``seed``)."""
+        if seeds is None:
+            return None
+        if seed is not None:
+            raise ConfigError(f"give seed={seed!r} or seeds={seeds!r}, not both: seeds=[...] runs "
+                              "the method once per seed, seed=... once.")
+        if isinstance(seeds, (str, bytes, dict, set, frozenset)) or not isinstance(
+                seeds, (list, tuple, range, np.ndarray)):
+            raise ConfigError(f"seeds must be a list of integers, e.g. seeds=[0, 1, 2], got {seeds!r}.")
+        values = list(seeds.tolist() if isinstance(seeds, np.ndarray) else seeds)
+        if not values:
+            raise ConfigError("seeds is empty; give at least one seed, e.g. seeds=[0, 1, 2].")
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, np.integer))]
+        if bad:
+            raise ConfigError(f"seeds must be integers, got {bad[0]!r} in {values!r}.")
+        values = [int(v) for v in values]
+        dup = sorted({v for v in values if values.count(v) > 1})
+        if dup:
+            raise ConfigError(f"seeds must be distinct, got {dup[0]} more than once in {values!r}; "
+                              "the same seed gives the same run.")
+        return values
+
+    def _new_group(self, stem: str) -> str:
+        """A new group id ``<method>-g<n>``, never one that a run of this study holds."""
+        used = {r.group for r in self._runs.values()}
+        key = f"group:{stem}"  # its own counter: run ids are counted under the bare stem
+        n = self._counters.get(key, 0)
+        while True:
+            n += 1
+            candidate = f"{stem}-g{n}"
+            if candidate not in used:
+                self._counters[key] = n
+                return candidate
 
     def _device_data(self) -> DeviceData:
         if self._data is None:
@@ -609,8 +721,9 @@ class Study:
         with self._lock:
             return self._load_reference(RETRAIN, path)
 
-    def unlearn(self, method, *, base=None, seed: int | None = None, trace: bool = False,
-                keep_best: bool = False, time_limit: float | None = None, **hyperparameters) -> Run:
+    def unlearn(self, method, *, base=None, seed: int | None = None, seeds=None,
+                trace: bool = False, keep_best: bool = False, time_limit: float | None = None,
+                **hyperparameters):
         """Run an unlearning method on a copy of ``base`` (default: the Original) -> Run.
 
         ``method`` is a registered name (see ``mu.methods.available()``) or a function
@@ -622,16 +735,37 @@ class Study:
         counted in RTE. ``time_limit`` (seconds) stops a run that takes longer with a
         :class:`~mucomp_widget.methods.RunTimeout`; :meth:`cancel` and the time limit reach a
         method at its model's next forward pass.
+
+        ``seed`` (default: the study's) seeds this run: loader order, random labels,
+        random initialisations. ``seeds=[0, 1, 2]`` (a non-empty list of distinct
+        integers; not together with ``seed``) runs the method once per seed, with the same
+        base and hyperparameters, and returns the list of Runs; they share a new
+        ``run.group`` (e.g. ``"ga-g1"``) and :meth:`summary` gives their mean and standard
+        deviation per metric. Each run is stored as soon as it is finished, so a cancelled
+        or failed call keeps the group's earlier runs. A run made without ``seeds`` has
+        ``group`` None.
         """
         spec = spec_for(method)
         hp = resolve_hyperparameters(spec, self.dataset.method_defaults, hyperparameters)
+        seed_list = self._run_seeds(seed, seeds)
         seed = self._run_seed(seed)
         time_limit = _check_time_limit(time_limit)
         base_id = ORIGINAL if base is None else (base.id if isinstance(base, Run) else base)
         if base_id in (ORIGINAL, RETRAIN):
             self._ensure(base_id)
+        self[base_id]  # an unknown base fails before any run
+        self._stop.clear()  # once per call: a cancel between two seeds stops the next one
+        if seed_list is None:
+            return self._unlearn_one(spec, hp, base_id, seed, trace, keep_best, time_limit, None)
+        with self._lock:
+            group = self._new_group(spec.name)
+        return [self._unlearn_one(spec, dict(hp), base_id, s, trace, keep_best, time_limit, group)
+                for s in seed_list]
+
+    def _unlearn_one(self, spec, hp: dict, base_id: str, seed: int, trace: bool, keep_best: bool,
+                     time_limit: float | None, group: str | None) -> Run:
+        """One unlearning run with checked arguments (see :meth:`unlearn`)."""
         base_run = self[base_id]
-        self._stop.clear()
         with self._lock:
             model = base_run.model  # a fresh module: the base run's weights stay untouched
             data = self._device_data()
@@ -668,19 +802,24 @@ class Study:
                       base=base_id, hyperparameters=hp, seed=int(seed), rte=result.rte,
                       wall_time=result.wall, losses=result.losses,
                       trace=tracer.history if tracer else {},
-                      best_epoch=tracer.best_epoch if keep_best else None)
+                      best_epoch=tracer.best_epoch if keep_best else None, group=group)
             self._commit(run, model, self._evaluate(model))
         self._emit(event="run_finished", run=run.id)
         return run
 
-    def sweep(self, method, *, base=None, seed: int | None = None, trace: bool = False,
-              keep_best: bool = False, time_limit: float | None = None, **grids) -> list[Run]:
+    def sweep(self, method, *, base=None, seed: int | None = None, seeds=None,
+              trace: bool = False, keep_best: bool = False, time_limit: float | None = None,
+              **grids) -> list[Run]:
         """Run ``method`` once per point of the cartesian grid of ``grids``.
 
         ``study.sweep("ga", lr=[1e-4, 1e-3], epochs=[5, 7])`` makes 4 runs. A scalar is a
         grid of one value. ``trace``, ``keep_best`` and ``time_limit`` apply to every run;
-        every point of the grid is checked before the first run starts.
+        every point of the grid is checked before the first run starts. With
+        ``seeds=[...]`` every point runs once per seed, and the runs of one point form one
+        group (see :meth:`unlearn` and :meth:`summary`): grid points x seeds runs, in
+        grid order, the seeds of a point together.
         """
+        seed_list = self._run_seeds(seed, seeds)
         self._run_seed(seed)
         _check_time_limit(time_limit)
         keys = list(grids)
@@ -692,9 +831,28 @@ class Study:
         spec = spec_for(method)
         for point in points:  # validate the whole grid before the first run
             resolve_hyperparameters(spec, self.dataset.method_defaults, point)
-        return [self.unlearn(method, base=base, seed=seed, trace=trace, keep_best=keep_best,
-                             time_limit=time_limit, **point)
-                for point in points]
+        if seed_list is None:
+            return [self.unlearn(method, base=base, seed=seed, trace=trace, keep_best=keep_best,
+                                 time_limit=time_limit, **point)
+                    for point in points]
+        runs: list[Run] = []
+        for point in points:
+            runs.extend(self.unlearn(method, base=base, seeds=seed_list, trace=trace,
+                                     keep_best=keep_best, time_limit=time_limit, **point))
+        return runs
+
+    def audit(self, kind: str, run_id=None, **options):
+        """Audit a run beyond its one inference pass -> the audit's result object.
+
+        ``"ulira"``: U-LiRA (Hayes et al., SaTML 2025), a per-example test of whether the
+        run can be told apart from retrained models, from shadow models
+        (:mod:`mucomp_widget.audits.ulira`). ``"relearn"``: how quickly fine-tuning on a
+        small labelled slice of the forget set brings the forgotten knowledge back
+        (:mod:`mucomp_widget.audits.relearn`). ``options`` are the audit's parameters.
+        """
+        from .audits import get_audit
+
+        return get_audit(kind)(self, run_id, **options)
 
     def add_checkpoint(self, path, name: str | None = None) -> Run:
         """Evaluate weights unlearned elsewhere (the reference system's Upload).
@@ -729,6 +887,8 @@ class Study:
             for d in (self._runs, self._weights, self._outputs, self._details, self._embeddings,
                       self._revisions):
                 d.pop(run.id, None)
+            for key in [k for k in self._audits if k[1] == run.id]:
+                del self._audits[key]
         self._emit(event="deleted", run=run.id)
 
     # ------------------------------------------------------------------ persistence
