@@ -61,7 +61,7 @@ def _ci(ci):
 def meta(study) -> dict:
     """Names and settings the views need (JSON only)."""
     from . import methods
-    from .evaluation.summary import METRIC_INFO
+    from .evaluation.summary import AUDIT_INFO, METRIC_INFO
     from .methods.registry import COMMON_DEFAULTS
 
     ds = study.dataset
@@ -78,7 +78,7 @@ def meta(study) -> dict:
         "dataset": ds.name, "class_names": list(ds.class_names), "num_classes": ds.num_classes,
         "forget_classes": list(study.split.forget_classes), "classwise": study.split.classwise,
         "forget": repr(study.forget), "architecture": study.arch.name,
-        "metrics": [m.to_json() for m in METRIC_INFO], "methods": method_list, "blocks": list(study.arch.blocks),
+        "metrics": [m.to_json() for m in (*METRIC_INFO, *AUDIT_INFO)], "methods": method_list, "blocks": list(study.arch.blocks),
         "cka_sets": ["train_forget", "train_retain", "test_forget", "test_retain"],
         "n_probe": int(len(study.probe_ids)), "n_forget": int(len(study.split.forget_train)),
         "grid": study.setup.grid if isinstance(study.setup.grid, str) else "custom",
@@ -103,7 +103,8 @@ def _hp_value(v):
 
 def runs(study, ids=None) -> list[dict]:
     """The table rows (of ``ids``, default all, in table order), plus whether each run
-    has an epoch trace and every hyperparameter it was built with (``hp``)."""
+    has an epoch trace or a relearning probe, every hyperparameter it was built with (``hp``) and its seed
+    group (``group``: shared by the runs of one seeded call, None for a run made alone)."""
     rows = []
     for rec in study.results.to_dict(orient="records"):
         if ids is not None and rec["id"] not in ids:
@@ -111,7 +112,9 @@ def runs(study, ids=None) -> list[dict]:
         row = {k: _plain(v) for k, v in rec.items()}
         run = study[row["id"]]
         row["has_trace"] = bool(run.trace)
+        row["has_relearn"] = ("relearn", run.id) in study._audits
         row["best_epoch"] = run.best_epoch
+        row["group"] = run.group  # runs of one unlearn(..., seeds=[...]) share it; None alone
         row["hp"] = {k: _hp_value(v) for k, v in run.hyperparameters.items()}
         rows.append(row)
     return rows
@@ -175,8 +178,43 @@ def model(study, run_id: str) -> dict:
         }
         p["worst"] = {k_: (float(v) if isinstance(v, (float, np.floating)) else v)
                       for k_, v in priv["worst"].items()}
+    ulira = study._audits.get(("ulira", run_id))
+    if ulira is not None:
+        p["ulira"] = _ulira(ulira)
+    relearn = study._audits.get(("relearn", run_id))
+    if relearn is not None:
+        p["relearn"] = _relearn(relearn)
     p.update(layout(study, run_id) or {})
     return p
+
+
+def _game(a) -> dict:
+    """One model's U-LiRA game (audits.ulira.ULiraAttack) as the audit view shows it."""
+    n = len(a.retrain_scores)
+    roc = {"fpr": a.fpr, "tpr": a.tpr, "auc": a.auc, "min_fpr": 1.0 / max(n, 1),
+           "tpr_at": {k: math.nan if v is None else v for k, v in a.tpr_at.items()},
+           "tpr_at_reason": a.tpr_at_reason}
+    return {"roc": _roc(roc), "accuracy": float(a.accuracy), "accuracy_ci": _ci(a.accuracy_ci),
+            "accuracy_chance": float(a.accuracy_chance), "auc_ci": _ci(a.auc_ci),
+            "auc_chance": _ci(a.auc_chance), "p_value": float(a.p_value),
+            "threshold_fpr": float(a.threshold_fpr), "leaks": int(np.sum(a.leaks))}
+
+
+def _ulira(res) -> dict:
+    """A run's latest U-LiRA audit: its game, the Original's as the reference line, and the
+    forget samples that still leak, most telling first."""
+    a = res.target
+    order = np.argsort(-a.scores[a.leaks], kind="stable")
+    return {"method": res.method, "shadows": int(res.shadows), "target": _game(a), "original": _game(res.original),
+            "leak_ids": res.sample_ids[a.leaks][order].astype(np.uint32),
+            "leak_scores": a.scores[a.leaks][order].astype(np.float32)}
+
+
+def _relearn(res) -> dict:
+    """A run's latest relearning probe: forget accuracy after each step, the run's and Retrain's."""
+    return {"ua_run": np.asarray(res.ua_run, np.float32), "ua_retrain": np.asarray(res.ua_retrain, np.float32),
+            "threshold": float(res.threshold), "steps_run": res.steps_run, "steps_retrain": res.steps_retrain,
+            "samples": int(res.samples), "steps": int(res.steps), "lr": float(res.lr)}
 
 
 def layout(study, run_id: str) -> dict | None:

@@ -10,7 +10,7 @@ import mucomp_widget as mu
 from mucomp_widget import _payload
 from mucomp_widget.evaluation import Outputs
 from mucomp_widget.evaluation.summary import (
-    COLUMNS, DIRECTIONS, METRIC_INFO, SCORE_INFO, EvalSetup, MetricInfo, evaluate,
+    AUDIT_INFO, COLUMNS, DIRECTIONS, METRIC_INFO, SCORE_INFO, EvalSetup, MetricInfo, evaluate,
 )
 from mucomp_widget.forget import ForgetSplit
 
@@ -75,8 +75,9 @@ def test_declarations_are_valid():
 
 
 def test_columns_read_each_declaration_with_its_direction():
-    assert list(COLUMNS) == [m.key for m in METRIC_INFO]
+    assert list(COLUMNS) == [m.key for m in (*METRIC_INFO, *AUDIT_INFO)]
     assert mu.metrics.COLUMNS is COLUMNS
+    assert COLUMNS["relearn_steps"].endswith("closest to Retrain is best")
     assert COLUMNS["PS"].endswith("higher is better")
     assert COLUMNS["U-AUC"].endswith("closest to 0.5 is best")
     assert COLUMNS["UA"].endswith("closest to Retrain is best")
@@ -86,7 +87,7 @@ def test_meta_sends_the_declarations_in_table_order(make_study):
     meta = _payload.meta(make_study())
     sent = json.loads(json.dumps(meta, allow_nan=False))["metrics"]
     assert "columns" not in meta
-    assert [m["key"] for m in sent] == [m.key for m in METRIC_INFO]
+    assert [m["key"] for m in sent] == [m.key for m in (*METRIC_INFO, *AUDIT_INFO)]
     assert all(set(m) == {"key", "label", "description", "direction", "family", "unit", "target",
                           "interval", "default"} for m in sent)
     by_key = {m["key"]: m for m in sent}

@@ -199,3 +199,50 @@ describe("privacy audit panel", () => {
     expect(el.querySelector(".mucomp-aud")).toBeNull();
   });
 });
+
+describe("U-LiRA in the privacy audit", () => {
+  /** A U-LiRA audit of `id` as Python sends it: 20 forget samples, 3 leaking. */
+  function withULira(store, id) {
+    const game = (auc, acc) => ({
+      roc: { fpr: Float32Array.from([0, 0.05, 0.5, 1]), tpr: Float32Array.from([0, 0.2, 0.8, 1]), auc, min_fpr: 0.05,
+        tpr_at: { "0.001": null, "0.01": null, "0.1": 0.2 }, tpr_at_reason: { "0.001": "below 1/20", "0.01": "below 1/20" } },
+      accuracy: acc, accuracy_ci: [acc - 0.05, acc + 0.05], accuracy_chance: 0.62, auc_ci: [auc - 0.1, auc + 0.1],
+      auc_chance: [0.4, 0.6], p_value: 0.03, threshold_fpr: 0.05, leaks: 3 });
+    const { models, probe } = store.get();
+    const leakIds = Uint32Array.from(probe.forget_ids.slice(0, 3));
+    store.set({ models: { ...models, [id]: { ...models[id], ulira: { method: "ft", shadows: 16, target: game(0.7, 0.66),
+      original: game(0.95, 0.9), leak_ids: leakIds, leak_scores: Float32Array.from([3, 2, 1]) } } } });
+    return leakIds;
+  }
+
+  it("shows the chart only with an audit: the run's accuracy against chance, the Original as reference", () => {
+    const { el, store } = mount({ modelB: "ft-1" });
+    const ulira = () => charts(el)[2];
+    expect(ulira().hidden).toBe(true);
+    expect(el.querySelector(".mucomp-aud-leaks")).toBeNull();
+    withULira(store, "ft-1");
+    expect(ulira().hidden).toBe(false);
+    expect(legendIds(ulira())).toEqual(["original", "ft-1", "original (reference)"]);
+    const item = ulira().querySelector('li[data-id="ft-1"]').textContent;
+    expect(item).toContain("accuracy 66.0 % [61.0 %, 71.0 %] (chance ≤ 62.0 %)");
+    expect(item).toContain("AUC 0.700 [0.600, 0.800]");
+    expect(item).toContain("TPR@0.1 % FPR n/a"); // 20 negatives cannot show 0.1 %
+    expect(ulira().querySelector('li[data-id="original"]').textContent).toContain("not audited");
+    expect(ulira().querySelector('li[data-id="original (reference)"]').textContent).toContain("AUC 0.950");
+  });
+
+  it("lists the leaking samples; a click selects them in the embedding", () => {
+    const { el, store } = mount({ modelB: "ft-1" });
+    const leakIds = withULira(store, "ft-1");
+    const box = el.querySelector('.mucomp-aud-leaks[data-id="ft-1"]');
+    expect(box.textContent).toContain(`3 of ${store.get().probe.forget_ids.length} forget samples still leak`);
+    const thumbs = [...box.querySelectorAll(".mucomp-aud-leak")];
+    expect(thumbs.map((b) => Number(b.dataset.sample))).toEqual([...leakIds]);
+    thumbs[1].click();
+    expect([...store.get().selection]).toEqual([leakIds[1]]);
+    expect(store.get().tab).toBe("embedding");
+    store.set({ tab: "audit" });
+    box.querySelector(".mucomp-aud-leakshow").click();
+    expect([...store.get().selection]).toEqual([...leakIds]);
+  });
+});

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
-  cellStyle, chooseModel, interpolate, luminance, mountTable, nextSort, paretoIds, rampT, rowWindow, SCHEMES, sortRows,
-  tableColumns, tableStats, TARGET_FONT, TARGET_TEXT,
+  cellStyle, chooseModel, groupUnits, interpolate, luminance, meanStd, mountTable, nextSort, paretoIds, rampT, rowWindow,
+  SCHEMES, sortRows, tableColumns, tableStats, TARGET_FONT, TARGET_TEXT,
 } from "../panels/table.js";
 import { PURPLE } from "../lib/colors.js";
 import { makeCtx, makeStore } from "./helpers.js";
@@ -531,5 +531,122 @@ describe("model table during a build", () => {
     expect(el.querySelector(".mucomp-tbl-scroll")).toBe(scroll);
     store.set({ runs: [...store.get().runs] });
     expect(el.querySelector(".mucomp-tbl-scroll").scrollTop).toBe(40);
+  });
+});
+
+describe("colour of a counted metric", () => {
+  it("shades relearning steps by their gap relative to Retrain's steps", () => {
+    const m = info("relearn_steps", "retrain", "robustness", { unit: "steps" });
+    const stats = { max: { relearn_steps: 20 }, retrain: { relearn_steps: 10 } };
+    const lum = (v) => luminance(cellStyle(m, v, stats).background);
+    expect(lum(10)).toBeLessThan(lum(5)); // Retrain's value darkest
+    expect(lum(5)).toBeLessThan(lum(1));
+    expect(lum(0)).toBeCloseTo(lum(25), 6); // a gap of Retrain's whole value or more: the lightest
+    expect(lum(1)).toBeLessThan(lum(0));
+    expect(cellStyle(m, 3, { max: {}, retrain: null })).toBeNull();
+  });
+});
+
+describe("seed groups", () => {
+  /** Original, Retrain, a group of three FT seeds, a lone GA run and a group of two GA runs. */
+  function seeded() {
+    const base = withHp(makeStore().get().runs);
+    const ft = base.find((r) => r.type === "Unlearned");
+    const member = (id, group, seed, UA, TRA, PS, method = "ft") => ({ ...ft, id, group, seed, UA, TRA, PS, method,
+      hp: { ...ft.hp, seed: undefined } });
+    return [...base.filter((r) => r.type !== "Unlearned"),
+      member("ft-1", "ft-g1", 0, 0.1, 0.9, 0.5), member("ft-2", "ft-g1", 1, 0.3, 0.8, 0.7),
+      member("ga-1", null, 0, 0.5, 0.7, 0.2, "ga"), member("ft-3", "ft-g1", 2, 0.2, 0.85, 0.6),
+      member("ga-2", "ga-g1", 0, 0.9, 0.6, 0.1, "ga"), member("ga-3", "ga-g1", 1, 0.7, 0.65, 0.3, "ga")];
+  }
+
+  it("mean and sample standard deviation as numpy's mean and std(ddof=1)", () => {
+    const [m, sd] = meanStd([0.1, 0.3, 0.2]);
+    expect(m).toBeCloseTo(0.2, 12);
+    expect(sd).toBeCloseTo(0.1, 12);
+    expect(meanStd([0.4])[1]).toBeNaN();
+    expect(meanStd([0.4, null, NaN, 0.6])[0]).toBeCloseTo(0.5, 12);
+  });
+
+  it("gathers a group's runs under one row at the first run's place, groups of one stay rows", () => {
+    const units = groupUnits(seeded(), ["UA", "TRA"]);
+    expect(units.map((u) => (u.isGroup ? `[${u.group}]` : u.id))).toEqual(["original", "retrain", "[ft-g1]", "ga-1", "[ga-g1]"]);
+    const g = units[2];
+    expect(g.n).toBe(3);
+    expect(g.UA).toBeCloseTo(0.2, 12);
+    expect(g.sd.UA).toBeCloseTo(0.1, 12);
+    expect(g.method).toBe("ft");
+    expect(g.members.map((r) => r.id)).toEqual(["ft-1", "ft-2", "ft-3"]);
+    const lone = groupUnits([{ ...seeded()[2], group: "solo" }], ["UA"]);
+    expect(lone[0].isGroup).toBeUndefined();
+  });
+
+  it("shows a group as mean ± sd, sorts it by its mean, expands to its runs, which pick models", () => {
+    const { el, store } = mount({}, { runs: seeded() });
+    expect(ids(el)).toEqual(["original", "retrain", "\u0001group:ft-g1", "ga-1", "\u0001group:ga-g1"]);
+    const g = row(el, "\u0001group:ft-g1");
+    const ua = g.querySelectorAll("td.mucomp-tbl-num")[0];
+    expect(ua.textContent).toMatch(/^0\.200 ± 0\.100/);
+    expect(ua.title).toContain("over 3 runs");
+    expect(g.textContent).toContain("3 seeds");
+    header(el, "UA").querySelector("button").click(); // descending by UA: GA group (mean 0.8), GA, FT group (0.2)
+    const order = (list) => list.filter((id) => id !== "original" && id !== "retrain");
+    expect(order(ids(el))).toEqual(["\u0001group:ga-g1", "ga-1", "\u0001group:ft-g1"]);
+    row(el, "\u0001group:ft-g1").querySelector(".mucomp-tbl-groupbtn").click();
+    expect(order(ids(el)).slice(2)).toEqual(["\u0001group:ft-g1", "ft-2", "ft-3", "ft-1"]); // members sorted too
+    expect(row(el, "ft-2").classList.contains("mucomp-tbl-member")).toBe(true);
+    expect(row(el, "\u0001group:ft-g1").querySelector("button").getAttribute("aria-expanded")).toBe("true");
+    row(el, "ft-3").querySelector("td.mucomp-tbl-num").click();
+    expect(store.get().modelB).toBe("ft-3");
+    row(el, "\u0001group:ft-g1").querySelector("td.mucomp-tbl-num").click(); // a click on the group row folds it
+    expect(ids(el)).not.toContain("ft-2");
+    expect(store.get().modelB).toBe("ft-3");
+  });
+
+  it("draws mean ± sd crosses for seed groups in the trade-off view", () => {
+    const { el } = mount({}, { runs: seeded() });
+    el.querySelector('[data-focus="view:tradeoff"]').click();
+    const bars = [...el.querySelectorAll(".mucomp-tbl-errbar")];
+    expect(bars.map((b) => b.getAttribute("data-group")).sort()).toEqual(["ft-g1", "ga-g1"]);
+    const ft = bars.find((b) => b.getAttribute("data-group") === "ft-g1");
+    const [horizontal, vertical] = ft.querySelectorAll("line");
+    // centred on the members' mean (the scales are linear: the mean of their positions)
+    const at = (id, a) => Number(el.querySelector(`circle[data-id="${id}"]`).getAttribute(a));
+    const members = ["ft-1", "ft-2", "ft-3"];
+    const cx = members.reduce((s, id) => s + at(id, "cx"), 0) / 3;
+    const cy = members.reduce((s, id) => s + at(id, "cy"), 0) / 3;
+    const [hx1, hx2] = ["x1", "x2"].map((a) => Number(horizontal.getAttribute(a)));
+    expect((hx1 + hx2) / 2).toBeCloseTo(cx, 6);
+    expect(Number(horizontal.getAttribute("y1"))).toBeCloseTo(cy, 6);
+    // half-widths: the sample standard deviation (TRA 0.05 of 0.9/0.8/0.85) in plot units
+    const perUnit = (at("ft-1", "cx") - at("ft-2", "cx")) / (0.9 - 0.8);
+    expect((hx2 - hx1) / 2).toBeCloseTo(0.05 * perUnit, 6);
+    expect(Number(vertical.getAttribute("y1"))).toBeGreaterThan(Number(vertical.getAttribute("y2")));
+    expect(el.querySelector(".mucomp-tbl-caption").textContent).toContain("seed group");
+  });
+});
+
+describe("relearning probe in the epoch chart area", () => {
+  it("opens from the ID of a probed run: both curves, the threshold and when each reached it", () => {
+    const base = withHp(makeStore().get().runs);
+    const runs = base.map((r) => (r.id === "ft-1" ? { ...r, has_trace: false, has_relearn: true } : { ...r, has_trace: false }));
+    const { el, store } = mount({}, { runs });
+    expect(row(el, "retrain").querySelector(".mucomp-tbl-idbtn")).toBeNull();
+    const btn = row(el, "ft-1").querySelector(".mucomp-tbl-idbtn");
+    expect(btn.getAttribute("aria-label")).toBe("relearning probe of ft-1");
+    const { models } = store.get();
+    store.set({ models: { ...models, "ft-1": { ...models["ft-1"], trace: null, relearn: {
+      ua_run: Float32Array.from([0, 0.2, 0.6, 0.9]), ua_retrain: Float32Array.from([0, 0, 0.1, 0.2]), threshold: 0.5,
+      steps_run: 2, steps_retrain: null, samples: 10, steps: 3, lr: 0.01 } } } });
+    btn.click();
+    const box = el.querySelector(".mucomp-tbl-tracebox");
+    expect(box.hidden).toBe(false);
+    expect(box.getAttribute("aria-label")).toBe("Relearning probe (ft-1)");
+    const lines = [...box.querySelectorAll(".mucomp-tbl-relearn path.mucomp-tbl-line")];
+    expect(lines.map((p) => p.dataset.key)).toEqual(["ua_run", "ua_retrain"]);
+    expect(lines[0].getAttribute("d").match(/[ML]/g)).toHaveLength(4); // steps 0..3
+    expect(box.querySelector(".mucomp-tbl-threshold")).not.toBeNull();
+    expect(box.textContent).toContain("UA ≥ 0.500 at step 2 (Retrain: not within 3 steps)");
+    expect(box.textContent).not.toContain("No epoch-wise metrics");
   });
 });

@@ -40,8 +40,11 @@
  * @property {number|null} UA                 and RA, TUA, TRA, PS, MIA, "MIA-Ent", "MIA-Loss",
  *                                            AUC, "U-AUC", AvgGap, RTE (null = undefined)
  * @property {boolean} has_trace
+ * @property {boolean} has_relearn            a relearning probe (ModelData.relearn) is held
  * @property {number|null} best_epoch
  * @property {Object<string, number|string|boolean|null>} hp  every hyperparameter of the run
+ * @property {string|null} group              seed group (`study.unlearn(..., seeds=[...])`): runs of
+ *                                            one method and settings under several seeds; null alone
  */
 
 /**
@@ -61,6 +64,11 @@
  *   tpr_at_reason: Object<string, string>, min_fpr: number}} Roc   tpr_at null (with its reason)
  *   where the target FPR is below min_fpr = 1/n non-members
  *
+ * @typedef {{roc: Roc, accuracy: number, accuracy_ci: number[], accuracy_chance: number, auc_ci: number[],
+ *   auc_chance: number[], p_value: number, threshold_fpr: number, leaks: number}} ULiraGame
+ *   one model's U-LiRA game: forget samples under the model (positives) against the Retrain
+ *   model (negatives); accuracy_chance: what two retrained models reach at the 95 % level
+ *
  * @typedef {Object} ModelData                (store `models`: run id -> ModelData; from "runs"
  *                                            messages, one run at a time, see lib/runs.js)
  * @property {Float32Array} [coords]          (n, 2) layout of the probe points; absent until
@@ -78,6 +86,16 @@
  *                                            (ref "original"/"retrain"); NaN = unavailable
  * @property {Object<string, number>} gaps    |metric - Retrain's| per metric
  * @property {Object<string, number[]>|null} trace  epoch -> UA, RA, TUA, TRA, PS, MIA, AvgGap
+ * @property {{method: string, shadows: number, target: ULiraGame, original: ULiraGame,
+ *   leak_ids: Uint32Array, leak_scores: Float32Array}} [ulira]   the run's latest U-LiRA audit
+ *                                            (study.audit("ulira", ...)): its game against Retrain,
+ *                                            the Original's as a reference line, and the forget
+ *                                            samples that still leak (ids), most telling first
+ * @property {{ua_run: Float32Array, ua_retrain: Float32Array, threshold: number,
+ *   steps_run: number|null, steps_retrain: number|null, samples: number, steps: number,
+ *   lr: number}} [relearn]                   the run's latest relearning probe: forget accuracy
+ *                                            after each fine-tuning step (step 0 first), Retrain's
+ *                                            beside it; steps_*: first step with UA >= threshold
  * @property {{PS: number[]|null, AUC: number[]|null, "U-AUC": number[]|null, MIA: number[]|null}} ci
  *                                            95 % intervals; MIA: range over shadow-sample draws
  * @property {{heldout?: Roc, retrain?: Roc}} roc   forget vs held-out; this model vs Retrain

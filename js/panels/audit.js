@@ -1,4 +1,6 @@
-// Privacy Audit: log-log ROC curves of two membership questions, as the privacy community
+// Privacy Audit: log-log ROC curves of two membership questions (three with a U-LiRA
+// audit: the per-sample test against shadow models, its leaking samples listed as
+// thumbnails that select them in the embedding), as the privacy community
 // plots them (LiRA / Privacy Meter: both axes 1e-5..1, dashed diagonal, AUC and TPR at low
 // FPR), and a compact table of the privacy metrics (family "privacy" in meta.metrics) with
 // their direction, interval and the Retrain value.
@@ -13,13 +15,25 @@ import { retrainIdOf } from "../lib/attack.js";
 import { bestIds, directionHint, directionText, metricsOf, metricTitle } from "../lib/metric-info.js";
 
 const FLOOR = 1e-5;
+/** Leaking samples shown as thumbnails (all of them can be selected at once). */
+const MAX_LEAK_THUMBS = 48;
 const HEIGHT = 260;
 const MARGIN = { top: 8, right: 10, bottom: 34, left: 44 };
 const CHARTS = [
-  { key: "heldout", ci: "AUC", title: "Forget (members) vs held-out (non-members)",
-    sub: "logit-scaled confidence; how much the forget set still looks like training data" },
-  { key: "retrain", ci: "U-AUC", title: "Model vs Retrain on the forget set",
-    sub: "logit-scaled confidence; the U-LiRA question: can the model be told from Retrain? (AUC 0.5 is best)" },
+  { key: "heldout", title: "Forget (members) vs held-out (non-members)",
+    sub: "logit-scaled confidence; how much the forget set still looks like training data",
+    pick: (m) => m?.roc?.heldout && { roc: m.roc.heldout, ci: m.ci?.AUC },
+    empty: "No ROC: it needs held-out samples of the forgotten data (test samples of the forget classes)." },
+  { key: "retrain", title: "Model vs Retrain on the forget set", skipRetrain: true,
+    sub: "logit-scaled confidence, one threshold for all samples: can the model be told from Retrain? (AUC 0.5 is best)",
+    pick: (m) => m?.roc?.retrain && { roc: m.roc.retrain, ci: m.ci?.["U-AUC"] },
+    empty: "No ROC against Retrain: it needs a Retrain model and a model A or B that is not Retrain." },
+  { key: "ulira", title: "U-LiRA: per-sample test against retrained shadow models", skipRetrain: true, optional: true,
+    sub: "likelihood ratio per forget sample from shadow models that unlearned it vs retrained ones (Hayes et al. 2025); "
+      + "accuracy near chance is best",
+    pick: (m) => m?.ulira && { roc: m.ulira.target.roc, ci: m.ulira.target.auc_ci, game: m.ulira.target },
+    reference: (m) => m?.ulira && { roc: m.ulira.original.roc, game: m.ulira.original },
+    empty: "" },
 ];
 let uid = 0;
 
@@ -33,6 +47,14 @@ function tprStat(roc, key, label) {
   const reason = roc.tpr_at_reason?.[key];
   return h("span", { class: "mucomp-aud-stat", title: v == null && reason ? reason : null },
     `TPR@${label} FPR ${v == null && reason ? "n/a" : pct(v)}`);
+}
+
+/** U-LiRA accuracy with its interval, against what two retrained models reach by chance. */
+function gameStat(game) {
+  const ci = game.accuracy_ci;
+  return h("span", { class: "mucomp-aud-stat", title: `balanced accuracy of the best threshold, 95 % bootstrap interval; `
+      + `two retrained models reach up to ${pct(game.accuracy_chance)} at the 95 % level; p = ${fmt(game.p_value)}` },
+  `accuracy ${pct(game.accuracy)}${ci ? ` [${pct(ci[0])}, ${pct(ci[1])}]` : ""} (chance ≤ ${pct(game.accuracy_chance)})`);
 }
 
 /** What each kind of declared interval is, for the hover text. */
@@ -164,11 +186,13 @@ function createRocChart(spec, store, isLog) {
       + (minFpr > FLOOR ? `; FPR below ${pct(minFpr)} (1/n) not shown` : ""));
   }
 
-  function legendItem(entry, roc, ci) {
+  function legendItem(entry, data) {
+    const roc = data?.roc, ci = data?.ci, game = data?.game;
     const stats = roc
-      ? [h("span", { class: "mucomp-aud-stat" }, `AUC ${fmt(roc.auc)}${ci ? ` [${fmt(ci[0])}, ${fmt(ci[1])}]` : ""}`),
+      ? [game ? gameStat(game) : null,
+        h("span", { class: "mucomp-aud-stat" }, `AUC ${fmt(roc.auc)}${ci ? ` [${fmt(ci[0])}, ${fmt(ci[1])}]` : ""}`),
         tprStat(roc, "0.001", "0.1 %"), tprStat(roc, "0.01", "1 %")]
-      : [h("span", { class: "mucomp-aud-stat" }, "no ROC for this model")];
+      : [h("span", { class: "mucomp-aud-stat" }, spec.key === "ulira" ? "not audited" : "no ROC for this model")];
     return h("li", { "data-id": entry.id },
       swatch(entry),
       h("span", { class: "mucomp-aud-label" }, entry.label),
@@ -177,17 +201,25 @@ function createRocChart(spec, store, isLog) {
 
   return {
     el,
+    /** Whether any entry has this chart's data (an optional chart is hidden without). */
+    has(entries) {
+      const { models } = store.get();
+      return entries.some((e) => spec.pick(models?.[e.id]));
+    },
     /** @param {ReturnType<typeof entriesOf>} entries */
     update(entries) {
       const { models } = store.get();
-      const shown = spec.key === "retrain" ? entries.filter((e) => !e.isRetrain) : entries;
-      series = shown.filter((e) => models?.[e.id]?.roc?.[spec.key])
-        .map((e) => ({ ...e, roc: models[e.id].roc[spec.key] }));
-      legend.replaceChildren(...shown.map((e) => legendItem(e, models?.[e.id]?.roc?.[spec.key], models?.[e.id]?.ci?.[spec.ci])));
-      empty.hidden = series.length > 0;
-      empty.textContent = spec.key === "retrain"
-        ? "No ROC against Retrain: it needs a Retrain model and a model A or B that is not Retrain."
-        : "No ROC: it needs held-out samples of the forgotten data (test samples of the forget classes).";
+      const shown = spec.skipRetrain ? entries.filter((e) => !e.isRetrain) : entries;
+      const items = shown.map((e) => [e, spec.pick(models?.[e.id])]);
+      // the Original's line, from the first audited model (every audit scores it the same way)
+      const ref = spec.reference && shown.map((e) => spec.reference(models?.[e.id])).find(Boolean);
+      const refEntry = ref && { id: "original (reference)", label: "Original (reference: nothing forgotten)",
+        color: palette(store.get().theme).muted, dash: [1, 3], isRetrain: false };
+      if (refEntry) items.push([refEntry, ref]);
+      series = items.filter(([, d]) => d).map(([e, d]) => ({ ...e, roc: d.roc }));
+      legend.replaceChildren(...items.map(([e, d]) => legendItem(e, d)));
+      empty.hidden = series.length > 0 || !spec.empty;
+      empty.textContent = spec.empty;
       draw();
     },
     draw,
@@ -247,11 +279,13 @@ export function mountAudit(el, ctx) {
   const message = h("div", { class: "mucomp-aud-empty", role: "note", hidden: true },
     "No models to audit yet: select Model A and Model B in the table.");
   const tableBox = h("div", { class: "mucomp-aud-tablebox" });
+  const leakBox = h("div", { class: "mucomp-aud-leakbox" });
   const root = h("div", { class: "mucomp-aud" },
     h("div", { class: "mucomp-aud-bar", role: "radiogroup", "aria-label": "ROC axes" },
       h("span", { class: "mucomp-muted" }, "Axes"), ...axes),
     message,
     h("div", { class: "mucomp-aud-charts" }, ...charts.map((c) => c.el)),
+    leakBox,
     tableBox);
   el.append(root);
 
@@ -259,18 +293,52 @@ export function mountAudit(el, ctx) {
     const s = store.get();
     const entries = entriesOf(s).filter((e) => s.models?.[e.id]);
     message.hidden = entries.length > 0;
-    charts.forEach((c) => c.update(entries));
+    charts.forEach((c, i) => {
+      c.el.hidden = Boolean(CHARTS[i].optional) && !c.has(entries);
+      c.update(entries);
+    });
+    leakBox.replaceChildren(...entries.filter((e) => s.models[e.id].ulira).map((e) => leakList(e, s)));
     tableBox.replaceChildren(entries.length ? miaTable(entries, s) : "");
   }
 
+  /** The forget samples a model's U-LiRA audit found leaking, as thumbnails linked to the embedding. */
+  function leakList(entry, s) {
+    const { ulira } = s.models[entry.id];
+    const ids = ulira.leak_ids;
+    const forgetIds = s.probe?.forget_ids || [];
+    const at = new Map(Array.from(forgetIds, (v, i) => [v, i]));
+    const show = (sel) => store.set({ selection: Uint32Array.from(sel), tab: "embedding" });
+    const thumbs = Array.from(ids.slice(0, MAX_LEAK_THUMBS), (id, k) => {
+      const pos = s.probe?.forget_probe_pos?.[at.get(id)] ?? -1;
+      const url = pos >= 0 ? s.sprite?.url?.(pos, 32) : null;
+      const label = `sample ${id}, score ${fmt(ulira.leak_scores[k])}: show in the embedding`;
+      return h("button", { type: "button", class: "mucomp-aud-leak", "data-sample": id, title: label, "aria-label": label,
+        onclick: () => show([id]) }, url ? h("img", { src: url, alt: "", width: 32, height: 32 }) : String(id));
+    });
+    const g = ulira.target;
+    return h("div", { class: "mucomp-aud-leaks", "data-id": entry.id },
+      h("div", { class: "mucomp-aud-leakhead" }, swatch(entry),
+        h("span", {}, `${entry.label}: ${ids.length} of ${forgetIds.length} forget samples still leak `
+          + `(U-LiRA score above the threshold that ${pct(g.threshold_fpr)} of Retrain's exceed; ${ulira.shadows} shadow models, `
+          + `${ulira.method})`),
+        ids.length ? h("button", { type: "button", class: "mucomp-aud-leakshow", onclick: () => show(ids) },
+          "Select all in the embedding") : null),
+      ids.length ? h("div", { class: "mucomp-aud-leakthumbs" }, ...thumbs,
+        ids.length > MAX_LEAK_THUMBS ? h("span", { class: "mucomp-muted" }, `+${ids.length - MAX_LEAK_THUMBS} more`) : null) : null);
+  }
+
+  // each chart takes its own cell's width (two or three to a row, by the grid's auto-fit)
   const ro = typeof ResizeObserver !== "undefined" ? new ResizeObserver((items) => {
-    const w = items[0].contentRect.width;
-    if (w > 0) charts.forEach((c) => c.setWidth(w >= 600 ? (w - 12) / 2 : w));
+    for (const item of items) {
+      const w = item.contentRect.width;
+      if (w > 0) charts.find((c) => c.el === item.target)?.setWidth(w);
+    }
   }) : null;
-  ro?.observe(root);
+  charts.forEach((c) => ro?.observe(c.el));
   const unsub = store.subscribe((s, prev) => {
     // only the shown models' arrays matter: other runs arriving redraw nothing
-    if (changed(s, prev, "runs", "meta", "modelA", "modelB") || modelsChanged(s, prev, entriesOf(s).map((e) => e.id))) render();
+    if (changed(s, prev, "runs", "meta", "modelA", "modelB", "sprite", "probe")
+      || modelsChanged(s, prev, entriesOf(s).map((e) => e.id))) render();
     else if (changed(s, prev, "theme")) charts.forEach((c) => c.draw());
   });
   charts.forEach((c) => c.setWidth(320));

@@ -76,15 +76,17 @@ export function tableStats(runs, metrics) {
 /**
  * Scheme and domain of a metric's cell: [scheme, value, light end, dark end], or null when
  * it cannot be coloured. Darker is always better, by the metric's direction: closeness to
- * Retrain's value or the target; fractions over [0, 1] (higher) or [0.2, 0] (lower);
+ * Retrain's value (for a metric with a unit, relative to that value) or the target; fractions over [0, 1] (higher) or [0.2, 0] (lower);
  * other units over the table's range (seconds: at least 160 s, as the reference).
  */
 function colourRule(m, v, stats) {
   const scheme = FAMILY_SCHEME[m.family] || "greys";
-  const near = (ref) => (Number.isFinite(ref) ? [scheme, Math.abs(v - ref), NEAR, 0] : null);
+  const near = (ref, span = NEAR) => (Number.isFinite(ref) ? [scheme, Math.abs(v - ref), span, 0] : null);
   const top = stats.max[m.key] ?? 0;
+  const ref = stats.retrain?.[m.key];
   switch (m.direction) {
-    case "retrain": return near(stats.retrain?.[m.key]);
+    // a count or time: a gap as large as Retrain's own value (at least 1) is the lightest
+    case "retrain": return near(ref, m.unit && Number.isFinite(ref) ? Math.max(1, Math.abs(ref)) : NEAR);
     case "target": return near(m.target);
     case "higher": return [scheme, v, 0, m.unit ? top : 1];
     case "lower": return m.unit ? [scheme, v, Math.max(m.unit === "s" ? SECONDS_LIGHT : 0, top), 0] : [scheme, v, NEAR, 0];
@@ -154,6 +156,50 @@ export function chooseModel(state, side, id) {
   const [mine, other] = side === "A" ? ["modelA", "modelB"] : ["modelB", "modelA"];
   if (state[other] === id) return { [mine]: id, [other]: state[mine] };
   return { [mine]: id };
+}
+
+// ------------------------------------------------------------------ seed groups
+
+/** Start of every group row's id: run ids never hold control characters, so none collides. */
+const GROUP_ID = "\u0001group:";
+
+/** Mean and sample standard deviation (n − 1; NaN for one value) of the finite values. */
+export function meanStd(values) {
+  const v = values.filter(Number.isFinite);
+  if (!v.length) return [NaN, NaN];
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const sd = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : NaN;
+  return [mean, sd];
+}
+
+/**
+ * Rows with the runs of each seed group (`row.group`, from `study.unlearn(..., seeds=...)`)
+ * gathered under one group row, placed where the group's first run was: its metrics are the
+ * members' means (`sd` holds the sample standard deviations, as `Study.summary()`), its
+ * settings those the members share. A group of one run stays a plain row.
+ * @param {import("../lib/types.js").Row[]} rows
+ * @param {string[]} metricKeys
+ * @returns {object[]} plain rows and group rows (`isGroup`, `group`, `members`, `n`, `sd`)
+ */
+export function groupUnits(rows, metricKeys) {
+  const members = new Map();
+  for (const r of rows) if (r.group != null) members.set(r.group, [...(members.get(r.group) || []), r]);
+  const out = [];
+  const placed = new Set();
+  for (const r of rows) {
+    const runs = r.group != null ? members.get(r.group) : null;
+    if (!runs || runs.length < 2) { out.push(r); continue; }
+    if (placed.has(r.group)) continue;
+    placed.add(r.group);
+    const shared = (get) => (new Set(runs.map((m) => JSON.stringify(get(m)))).size === 1 ? get(runs[0]) : undefined);
+    const hpNames = [...new Set(runs.flatMap((m) => Object.keys(m.hp || {})))];
+    const g = { id: `${GROUP_ID}${r.group}`, isGroup: true, group: r.group, members: runs, n: runs.length,
+      type: shared((m) => m.type), method: shared((m) => m.method), base: shared((m) => m.base),
+      hp: Object.fromEntries(hpNames.map((k) => [k, shared((m) => m.hp?.[k])])), sd: {} };
+    for (const key of metricKeys) [g[key], g.sd[key]] = meanStd(runs.map((m) => m[key]));
+    out.push(g);
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------ columns
@@ -299,6 +345,43 @@ function traceLegend(lines) {
       label)));
 }
 
+// ------------------------------------------------------------------ relearning probe
+
+const RELEARN_LINES = [["ua_run", "this run", "#9333ea", ""], ["ua_retrain", "Retrain", "#6b7280", "4 3"]];
+
+/** "step 3" / "not within 20 steps": when a curve first reached the threshold. */
+function reachedText(step, steps) {
+  return step == null ? `not within ${steps} steps` : `step ${step}`;
+}
+
+/**
+ * Forget accuracy after each fine-tuning step on a slice of the forget set, the run's and
+ * Retrain's (study.audit("relearn", ...)), with the threshold and when each reached it.
+ */
+function relearnView(rl) {
+  const W = 320, H = 170, M = { l: 30, r: 8, t: 8, b: 28 };
+  const steps = rl.ua_run.length - 1;
+  const x = scaleLinear().domain([0, Math.max(1, steps)]).range([M.l, W - M.r]);
+  const y = scaleLinear().domain([0, 1]).range([H - M.b, M.t]);
+  const paths = RELEARN_LINES.map(([key, , color, dash]) => svg("path", {
+    d: line().defined((d) => Number.isFinite(d[1])).x((d) => x(d[0])).y((d) => y(d[1]))(Array.from(rl[key], (v, i) => [i, v])),
+    stroke: color, "stroke-dasharray": dash || null, class: "mucomp-tbl-line", "data-key": key }));
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "mucomp-tbl-chart", role: "img",
+    "aria-label": `Relearning: forget accuracy over ${steps} fine-tuning steps; this run reaches ${fmt(rl.threshold)} at `
+      + `${reachedText(rl.steps_run, steps)}, Retrain at ${reachedText(rl.steps_retrain, steps)}` },
+  axes(x, y, { xLabel: "fine-tuning step on forget samples", yLabel: "forget accuracy (UA)", yFmt: (v) => v.toFixed(1), xInt: true }),
+  svg("line", { x1: x(0), x2: x(Math.max(1, steps)), y1: y(rl.threshold), y2: y(rl.threshold), class: "mucomp-tbl-threshold" }),
+  paths);
+  return h("div", { class: "mucomp-tbl-relearn" },
+    h("div", { class: "mucomp-tbl-subhead" }, "Relearning probe"),
+    chart,
+    h("div", { class: "mucomp-tbl-legend" }, RELEARN_LINES.map(([, label, color, dash]) => h("span", { class: "mucomp-tbl-key" },
+      h("span", { class: "mucomp-tbl-swatch-line", style: { borderTopColor: color, borderTopStyle: dash ? "dashed" : "solid" } }), label))),
+    h("div", { class: "mucomp-tbl-caption" },
+      `${rl.samples} labelled forget samples, lr ${settingText(rl.lr)}: UA ≥ ${fmt(rl.threshold)} at ${reachedText(rl.steps_run, steps)} `
+      + `(Retrain: ${reachedText(rl.steps_retrain, steps)}). Knowledge that returns much faster than on Retrain was hidden, not removed.`));
+}
+
 // ------------------------------------------------------------------ trade-off scatter
 
 /** Readout text for a point. */
@@ -335,16 +418,27 @@ function tradeoffView(rows, state, onPick) {
     return r && svg("circle", { cx: x(r.TRA), cy: y(r.PS), r: rOf(r) + 3, stroke: color, class: "mucomp-tbl-ring" });
   };
   const retrain = pts.find((r) => r.type === "Retrain");
+  const groups = groupUnits(pts, ["TRA", "PS"]).filter((u) => u.isGroup && Number.isFinite(u.sd.TRA) && Number.isFinite(u.sd.PS));
+  const bars = groups.map((g) => {
+    const [cx, cy] = [x(g.TRA), y(g.PS)];
+    const [x0, x1] = [x(g.TRA - g.sd.TRA), x(g.TRA + g.sd.TRA)], [y0, y1] = [y(g.PS - g.sd.PS), y(g.PS + g.sd.PS)];
+    return svg("g", { class: "mucomp-tbl-errbar", "data-group": g.group },
+      svg("title", {}, `${g.group} (${g.n} seeds): TRA ${fmt(g.TRA)} ± ${fmt(g.sd.TRA)}, PS ${fmt(g.PS)} ± ${fmt(g.sd.PS)}`),
+      svg("line", { x1: x0, x2: x1, y1: cy, y2: cy }), svg("line", { x1: cx, x2: cx, y1: y0, y2: y1 }),
+      svg("line", { x1: x0, x2: x0, y1: cy - 3, y2: cy + 3 }), svg("line", { x1: x1, x2: x1, y1: cy - 3, y2: cy + 3 }),
+      svg("line", { x1: cx - 3, x2: cx + 3, y1: y0, y2: y0 }), svg("line", { x1: cx - 3, x2: cx + 3, y1: y1, y2: y1 }));
+  });
   const plot = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "mucomp-tbl-chart", role: "group",
     "aria-label": "Trade-off: TRA against PS, point area is RTE" },
   axes(x, y, { xLabel: "TRA (utility) →", yLabel: "PS (privacy) →", xFmt: (v) => v.toFixed(2), yFmt: (v) => v.toFixed(1) }),
   frontPts.length > 1 ? svg("path", { d: line()(frontPts.map((r) => [x(r.TRA), y(r.PS)])), class: "mucomp-tbl-frontline" }) : null,
-  dots, ring(state.modelA, EMERALD), ring(state.modelB, PURPLE),
+  bars, dots, ring(state.modelA, EMERALD), ring(state.modelB, PURPLE),
   retrain ? targetLabel(x(retrain.TRA), y(retrain.PS), rOf(retrain), W) : null);
   return h("div", { class: "mucomp-tbl-tradeoff" }, plot, readout, typeLegend(pts),
     h("div", { class: "mucomp-tbl-caption" },
       "Pareto front (outlined, linked): unlearned models that no other unlearned model matches or beats on TRA, PS and "
-      + "RTE at once (better on at least one). A missing RTE counts as slowest. Area ∝ RTE; rings: Model A/B."));
+      + "RTE at once (better on at least one). A missing RTE counts as slowest. Area ∝ RTE; rings: Model A/B."
+      + (bars.length ? " Crosses: mean ± standard deviation of each seed group." : "")));
 }
 
 /** The Retrain point's label and its font size in px (table.css). */
@@ -417,7 +511,7 @@ export function rowWindow(top, viewH, rowH, n, over) {
 
 /** Width in ch of a column's widest cell, so that columns keep their width as rows scroll in. */
 function columnCh(col, rows) {
-  const chars = Math.max(0, ...rows.map((r) => col.text(r).length));
+  const chars = Math.max(0, ...rows.map((r) => col.text(r).length + (r.isGroup && col.metric ? 8 : 0))); // " ± 0.012"
   return col.metric ? Math.max(chars, 6) : chars * 1.1; // metric: room for the gap below ("Δ+0.030" at 9 px)
 }
 
@@ -433,7 +527,7 @@ export function mountTable(el, ctx) {
   const { store, send } = ctx;
   const group = `mucomp-tbl-${++uid}`;
   const ui = { view: "table", sort: { key: null, dir: null }, hidden: new Set(), ticked: new Map(),
-    allRows: false, constant: false, confirm: null, deleting: new Set() };
+    allRows: false, constant: false, confirm: null, deleting: new Set(), open: new Set() };
   let confirmTimer = null;
   let rowEls = new Map(); // run id -> its drawn <tr>, to mark Model A/B and the open trace in place
   let view = null; // the table as drawn: {scroll, thead, tbody, rows, drawn, draw(row)}; null for the trade-off view
@@ -571,8 +665,9 @@ export function mountTable(el, ctx) {
       tr.classList.toggle("mucomp-tbl-a", id === modelA);
       tr.classList.toggle("mucomp-tbl-b", id === modelB);
       tr.classList.toggle("mucomp-tbl-open", id === traceRun);
-      tr.querySelector(".mucomp-tbl-radio-a").checked = id === modelA;
-      tr.querySelector(".mucomp-tbl-radio-b").checked = id === modelB;
+      const [a, b] = [tr.querySelector(".mucomp-tbl-radio-a"), tr.querySelector(".mucomp-tbl-radio-b")];
+      if (a) a.checked = id === modelA; // group rows have no pickers
+      if (b) b.checked = id === modelB;
     }
   }
 
@@ -580,7 +675,10 @@ export function mountTable(el, ctx) {
     const { metrics, varying, constant } = tableColumns(state.meta, shown, ui.ticked);
     const cols = [...metrics, ...varying, ...(ui.constant ? constant : [])];
     const sortCol = [...metrics, ...varying, ...constant].find((c) => c.key === ui.sort.key);
-    const rows = sortCol ? sortRows(shown, sortCol.key, ui.sort.dir, sortCol.value) : shown;
+    const sorted = (list) => (sortCol ? sortRows(list, sortCol.key, ui.sort.dir, sortCol.value) : list);
+    const rows = sorted(groupUnits(shown, metrics.map((c) => c.key)))
+      .flatMap((u) => (u.isGroup && ui.open.has(u.group) ? [u, ...sorted(u.members)] : [u]));
+    const grouped = new Set(rows.filter((u) => u.isGroup).map((u) => u.group));
     const stats = tableStats(state.runs, metrics.map((c) => c.metric));
     const candidates = shown.filter((r) => r.type === "Unlearned" || r.type === "Uploaded");
     const best = new Map(metrics.map((c) => [c.key, bestIds(c.metric, candidates, c.value, stats.retrain?.[c.key])]));
@@ -596,7 +694,8 @@ export function mountTable(el, ctx) {
     const scroll = h("div", { class: `mucomp-tbl-scroll${ui.allRows ? " mucomp-tbl-expanded" : ""}`,
       onscroll: () => { if (view?.scroll === scroll) drawRows(); } }, h("table", { class: "mucomp-tbl-table" }, thead, tbody));
     view = { scroll, thead, tbody, rows, drawn: null,
-      draw: (r) => tableRow(state, r, cols, stats, best, firstSetting) };
+      draw: (r) => (r.isGroup ? groupRow(r, cols, stats, firstSetting)
+        : tableRow(state, r, cols, stats, best, firstSetting, grouped.has(r.group))) };
     return h("div", {}, scroll,
       rows.length ? null : h("div", { class: "mucomp-muted" }, "No model matches the method filter."),
       colourLegend(metrics));
@@ -617,10 +716,11 @@ export function mountTable(el, ctx) {
     m && Number.isFinite(ref) ? h("span", { class: "mucomp-tbl-ref" }, `R ${col.text(stats.retrain)}`) : null);
   }
 
-  function tableRow(state, r, cols, stats, best, firstSetting) {
+  function tableRow(state, r, cols, stats, best, firstSetting, member = false) {
     const { modelA, modelB, traceRun } = store.get(); // rows drawn while scrolling show the current choice
     const cls = [r.id === modelA && "mucomp-tbl-a", r.id === modelB && "mucomp-tbl-b",
-      r.type === "Retrain" && "mucomp-tbl-refrow", r.id === traceRun && "mucomp-tbl-open"].filter(Boolean).join(" ");
+      r.type === "Retrain" && "mucomp-tbl-refrow", r.id === traceRun && "mucomp-tbl-open",
+      member && "mucomp-tbl-member"].filter(Boolean).join(" ");
     return h("tr", { "data-id": r.id, class: cls, title: ROW_HELP, onclick: (ev) => onRowClick(ev, r.id),
       onmousedown: (ev) => { if (ev.shiftKey) ev.preventDefault(); } }, // no text selection on Shift+click
     h("td", { class: "mucomp-tbl-pick" }, sideRadio(modelA, r, "A"), sideRadio(modelB, r, "B")),
@@ -633,10 +733,37 @@ export function mountTable(el, ctx) {
   function idCell(r) {
     const dot = h("span", { class: "mucomp-tbl-typedot", role: "img", "aria-label": r.type, title: r.type,
       style: { background: typeColor(r.type) } });
-    if (!r.has_trace) return h("td", { class: "mucomp-tbl-idcell" }, dot, r.id);
+    if (!r.has_trace && !r.has_relearn) return h("td", { class: "mucomp-tbl-idcell" }, dot, r.id);
+    const what = [r.has_trace && "Epoch-wise metrics", r.has_relearn && "relearning probe"].filter(Boolean).join(" and ");
     return h("td", { class: "mucomp-tbl-idcell" }, dot, h("button", { class: "mucomp-tbl-idbtn", "data-focus": `trace:${r.id}`,
-      "aria-label": `Epoch-wise metrics of ${r.id}`, title: "Epoch-wise metrics",
+      "aria-label": `${what} of ${r.id}`, title: what.charAt(0).toUpperCase() + what.slice(1),
       onclick: () => store.set({ traceRun: store.get().traceRun === r.id ? null : r.id }) }, r.id));
+  }
+
+  /** A seed group: its name with an expand button, each metric's mean ± standard deviation. */
+  function groupRow(g, cols, stats, firstSetting) {
+    const open = ui.open.has(g.group);
+    const toggle = () => { if (open) ui.open.delete(g.group); else ui.open.add(g.group); setUi({}); };
+    return h("tr", { "data-id": g.id, class: "mucomp-tbl-grouprow", title: "Seed group: click to show or hide its runs",
+      onclick: (ev) => { if (!ev.target.closest("input, button, label, a")) toggle(); } },
+    h("td", { class: "mucomp-tbl-pick" }),
+    h("td", { class: "mucomp-tbl-idcell" }, h("button", { class: "mucomp-tbl-groupbtn", "aria-expanded": String(open),
+      "data-focus": `group:${g.group}`, "aria-label": `${open ? "Hide" : "Show"} the ${g.n} runs of group ${g.group}`,
+      onclick: toggle }, `${open ? "▾" : "▸"} ${g.group}`), h("span", { class: "mucomp-muted" }, ` ×${g.n}`)),
+    cols.map((c) => (c.metric ? groupMetricCell(g, c, stats)
+      : h("td", { class: c === firstSetting ? "mucomp-tbl-first" : null }, c.key === "seed" ? `${g.n} seeds` : c.text(g)))),
+    h("td", {}));
+  }
+
+  function groupMetricCell(g, col, stats) {
+    const m = col.metric, v = col.value(g), sd = g.sd[col.key];
+    const ref = stats.retrain ? col.value(stats.retrain) : null;
+    const gap = Number.isFinite(v) && Number.isFinite(ref) ? gapText(m, v - ref) : null;
+    const spread = Number.isFinite(sd) ? ` ± ${fmt(sd, m.unit ? 1 : 3)}` : "";
+    return h("td", { class: "mucomp-tbl-num", style: cellStyle(m, v, stats),
+      title: `${col.label}: mean ${col.text(g)}${spread ? `, sample standard deviation ${spread.slice(3)}` : ""} over ${g.n} runs`
+        + (gap ? `; Retrain ${col.text(stats.retrain)} (${gap})` : "") },
+    `${col.text(g)}${spread}`, gap ? h("span", { class: "mucomp-tbl-gap" }, gap) : null);
   }
 
   /** Value, coloured by direction; for unlearned/uploaded rows also the gap to Retrain. */
@@ -694,15 +821,19 @@ export function mountTable(el, ctx) {
     traceBox.hidden = !traceRun;
     if (!traceRun) return traceBox.replaceChildren();
     const trace = models?.[traceRun]?.trace;
+    const relearn = models?.[traceRun]?.relearn;
     const lines = trace ? traceLines(meta, trace) : [];
     const row = runs.find((r) => r.id === traceRun);
+    const title = relearn && !lines.length ? `Relearning probe (${traceRun})` : `Epoch-wise metrics (${traceRun})`;
     traceBox.setAttribute("role", "dialog");
-    traceBox.setAttribute("aria-label", `Epoch-wise metrics (${traceRun})`);
+    traceBox.setAttribute("aria-label", title);
     traceBox.replaceChildren(
-      h("div", { class: "mucomp-tbl-tracehead" }, h("span", {}, `Epoch-wise metrics (${traceRun})`),
-        h("button", { class: "mucomp-tbl-close", "aria-label": "Close epoch-wise metrics", onclick: () => store.set({ traceRun: null }) }, "✕")),
-      lines.length ? traceChart(trace, row?.best_epoch, lines) : h("div", { class: "mucomp-muted" }, "No epoch-wise metrics for this run."),
-      lines.length ? traceLegend(lines) : null);
+      h("div", { class: "mucomp-tbl-tracehead" }, h("span", {}, title),
+        h("button", { class: "mucomp-tbl-close", "aria-label": `Close: ${title}`, onclick: () => store.set({ traceRun: null }) }, "✕")),
+      lines.length ? traceChart(trace, row?.best_epoch, lines)
+        : relearn ? null : h("div", { class: "mucomp-muted" }, "No epoch-wise metrics for this run."),
+      lines.length ? traceLegend(lines) : null,
+      relearn ? relearnView(relearn) : null);
   }
 
   function onKey(ev) {

@@ -96,8 +96,15 @@ RTE_INFO = MetricInfo("RTE", "RTE", "seconds of the unlearning loop (Retrain: it
 #: Every results-table metric column, in table order.
 METRIC_INFO = (*SCORE_INFO, RTE_INFO)
 
+#: Columns the results gain once a run was audited (:meth:`Study.audit`), NaN for runs not audited.
+AUDIT_INFO = (
+    MetricInfo("relearn_steps", "Relearn", "fine-tuning steps on a few labelled forget samples until the "
+               "forget accuracy reaches the probe's threshold (study.audit('relearn'))", "retrain",
+               "robustness", unit="steps", default=False),
+)
+
 #: Column -> what it measures and which way is better (the declarations as plain text).
-COLUMNS = {m.key: m.meaning for m in METRIC_INFO}
+COLUMNS = {m.key: m.meaning for m in (*METRIC_INFO, *AUDIT_INFO)}
 
 
 #: Random shadow-sample redraws behind the MIA column's range (one SVC fit each).
