@@ -373,3 +373,19 @@ def test_upload_errors_show_in_the_widget(widget, front, class3_study, tmp_path,
     assert front.ids() == before and widget._uploads == {}
     assert not widget._progress.get("running")
     assert wait_for(lambda: not list(tmp_path.glob("mucomp-upload-*")))
+
+
+def test_audits_and_seed_groups_reach_the_browser(widget, front, class3_study):
+    """A seeded call's runs arrive with their group; a relearning probe made in Python
+    arrives with the run (its curves) and Retrain (its own), and the row says so."""
+    runs = class3_study.unlearn("ga", seeds=[0, 1], epochs=1)
+    assert wait_for(lambda: all(r.id in front.rows for r in runs))
+    assert {front.rows[r.id]["group"] for r in runs} == {runs[0].group}
+    assert front.rows["retrain"]["group"] is None and not front.rows[runs[0].id]["has_relearn"]
+    res = class3_study.audit("relearn", runs[0].id, steps=4, samples=8)
+    assert wait_for(lambda: "relearn" in front.models[runs[0].id] and "relearn" in front.models["retrain"])
+    sent = front.models[runs[0].id]["relearn"]
+    assert list(sent["ua_run"]["shape"]) == [5] and list(sent["ua_retrain"]["shape"]) == [5]  # steps 0..4
+    assert sent["steps"] == 4 and sent["threshold"] == res.threshold
+    assert sent["steps_run"] == res.steps_run and sent["steps_retrain"] == res.steps_retrain
+    assert front.rows[runs[0].id]["has_relearn"] and front.rows["retrain"]["has_relearn"]
