@@ -73,6 +73,7 @@ def meta(study) -> dict:
             "name": name, "label": spec.label,
             "defaults": {k: v for k, v in defaults.items() if isinstance(v, (int, float, bool, str))},
             "constraints": {k: c.describe() for k, c in spec.constraints.items()},
+            "scope": spec.scope, "usable": spec.scope == "any" or bool(study.split.forget_classes),
         })
     return {
         "dataset": ds.name, "class_names": list(ds.class_names), "num_classes": ds.num_classes,

@@ -34,7 +34,7 @@ from .evaluation.trace import EpochTracer
 from .forget import ClassForget, ForgetSpec, from_dict as forget_from_dict
 from .loaders import DeviceData, TensorLoader
 from .methods.registry import (
-    RunCancelled, RunContext, invoke, resolve_hyperparameters, spec_for,
+    RunCancelled, RunContext, check_scope, invoke, resolve_hyperparameters, spec_for,
 )
 from .models import load_state_dict, non_finite_parameters, read_state_dict, resolve_architecture
 from .progress import progress_bar
@@ -746,6 +746,7 @@ class Study:
         ``group`` None.
         """
         spec = spec_for(method)
+        check_scope(spec, self.split.forget_classes)
         hp = resolve_hyperparameters(spec, self.dataset.method_defaults, hyperparameters)
         seed_list = self._run_seeds(seed, seeds)
         seed = self._run_seed(seed)
@@ -829,6 +830,7 @@ class Study:
             raise ConfigError(f"the grid for {empty[0]!r} is empty; give at least one value.")
         points = [dict(zip(keys, combo)) for combo in itertools.product(*values)]
         spec = spec_for(method)
+        check_scope(spec, self.split.forget_classes)
         for point in points:  # validate the whole grid before the first run
             resolve_hyperparameters(spec, self.dataset.method_defaults, point)
         if seed_list is None:

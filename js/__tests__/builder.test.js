@@ -227,6 +227,21 @@ describe("model builder", () => {
   });
 });
 
+describe("methods for whole classes only", () => {
+  it("are listed as class-wise only and cannot be picked when the study forgets samples", () => {
+    const methods = [
+      { name: "bs", label: "Boundary Shrink", scope: "class", usable: false, defaults: { epochs: 1, lr: 0.01, batch_size: 8 } },
+      { name: "ft", label: "Fine-Tuning", scope: "any", usable: true, defaults: { epochs: 10, lr: 0.01, batch_size: 128 } },
+    ];
+    const store = makeStore();
+    const { el } = mount({ meta: { ...store.get().meta, methods } });
+    const options = [...el.querySelectorAll("select.mucomp-bld-select option")].filter((o) => ["bs", "ft"].includes(o.value));
+    expect(options.map((o) => [o.value, o.textContent, o.disabled])).toEqual([
+      ["bs", "Boundary Shrink (class-wise only)", true], ["ft", "Fine-Tuning", false]]);
+    expect(options[1].selected).toBe(true); // the first usable method, not the first listed
+  });
+});
+
 describe("checkpoint upload", () => {
   // jsdom's Blob lacks arrayBuffer(), which every browser the widget supports has
   if (!Blob.prototype.arrayBuffer) {

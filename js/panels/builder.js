@@ -120,7 +120,7 @@ let uid = 0;
 export function mountBuilder(el, ctx) {
   const { store, send } = ctx;
   const id = `mucomp-bld-${++uid}`;
-  let method = store.get().meta.methods?.[0]?.name ?? "";
+  let method = (store.get().meta.methods || []).find((m) => m.usable !== false)?.name ?? "";
   let base = "original";
   let fields = methodFields(currentMethod());
   let cancelling = false;
@@ -172,11 +172,14 @@ export function mountBuilder(el, ctx) {
     baseSel.replaceChildren(...runs.map((r) => h("option", { value: r.id, selected: r.id === base }, r.id)));
     baseSel.value = base;
     const methods = meta.methods || [];
-    if (!methods.some((m) => m.name === method)) {
-      method = methods[0]?.name ?? "";
+    const usable = methods.filter((m) => m.usable !== false); // a class-wise-only method on a random forget set is not
+    if (!usable.some((m) => m.name === method)) {
+      method = usable[0]?.name ?? "";
       fields = methodFields(currentMethod());
     }
-    methodSel.replaceChildren(...methods.map((m) => h("option", { value: m.name, selected: m.name === method }, m.label)));
+    methodSel.replaceChildren(...methods.map((m) => h("option", { value: m.name, selected: m.name === method,
+      disabled: m.usable === false, title: m.usable === false ? "forgets whole classes only; this study forgets samples" : null },
+    `${m.label}${m.scope === "class" ? " (class-wise only)" : ""}`)));
     methodSel.value = method;
   }
 

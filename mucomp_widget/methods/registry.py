@@ -32,13 +32,15 @@ from ..training import autocast
 from .constraints import COMMON, Constraint
 
 __all__ = ["MethodSpec", "RunContext", "RunCancelled", "RunTimeout", "register_method", "available",
-           "get_method", "spec_for", "resolve_hyperparameters", "invoke"]
+           "get_method", "spec_for", "resolve_hyperparameters", "check_scope", "invoke"]
 
 #: What every method gets unless its registration or the dataset says otherwise
 #: (the reference system's defaults for "other/Upload").
 COMMON_DEFAULTS = {"epochs": 3, "lr": 0.01, "batch_size": 128}
 _RESERVED = ("device", "seed", "num_classes", "forget_classes", "ctx")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.+-]*$")
+#: What forget sets a method handles: "any" (the default) or "class" (whole classes only).
+SCOPES = ("any", "class")
 
 
 class RunCancelled(MucompError):
@@ -52,7 +54,8 @@ class RunTimeout(MethodError):
 @dataclass
 class MethodSpec:
     """A registered method: its function, default hyperparameters, their constraints
-    (epochs, lr and batch size always included) and display label."""
+    (epochs, lr and batch size always included), display label and ``scope``: the forget
+    sets it handles, ``"any"`` or ``"class"`` (whole classes only; see :func:`check_scope`)."""
 
     name: str
     fn: Callable
@@ -60,6 +63,7 @@ class MethodSpec:
     label: str = ""
     builtin: bool = False
     constraints: dict = field(default_factory=lambda: dict(COMMON))
+    scope: str = "any"
 
     @property
     def doc(self) -> str:
@@ -76,7 +80,7 @@ _REGISTRY: dict[str, MethodSpec] = {}
 
 
 def register_method(name: str, defaults: dict | None = None, *, constraints: dict | None = None,
-                    label: str | None = None, overwrite: bool = False):
+                    label: str | None = None, overwrite: bool = False, scope: str = "any"):
     """Decorator that registers an unlearning method under ``name``.
 
     ``defaults`` are its default hyperparameters (``epochs``, ``lr``, ``batch_size`` and any
@@ -86,6 +90,8 @@ def register_method(name: str, defaults: dict | None = None, *, constraints: dic
     starts, and the widget's builder shows them. Epochs, lr and batch size are always
     constrained. Registering a name again replaces the earlier function (handy when a
     notebook cell is re-run), except for built-in names, which need ``overwrite=True``.
+    ``scope="class"`` declares a method that forgets whole classes only: a run on a
+    sample-wise forget set is refused with a ConfigError before it starts.
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError(
@@ -96,6 +102,8 @@ def register_method(name: str, defaults: dict | None = None, *, constraints: dic
         raise ConfigError(f"defaults must be a dict of hyperparameters, got {type(defaults).__name__}.")
     if constraints is not None and not isinstance(constraints, dict):
         raise ConfigError(f"constraints must be a dict of name -> constraint, got {type(constraints).__name__}.")
+    if scope not in SCOPES:
+        raise ConfigError(f"method {name!r}: scope must be 'any' or 'class', got {scope!r}.")
     rules = {**COMMON, **(constraints or {})}
     for key, rule in rules.items():
         if not isinstance(rule, Constraint):
@@ -114,7 +122,8 @@ def register_method(name: str, defaults: dict | None = None, *, constraints: dic
                 f"{name!r} is a built-in method; pick another name or pass overwrite=True."
             )
         spec = MethodSpec(name, fn, defaults, label or name,
-                          builtin=fn.__module__.startswith(__package__), constraints=rules)
+                          builtin=fn.__module__.startswith(__package__), constraints=rules,
+                          scope=scope)
         names, var_kw = spec.accepts()
         unknown = [k for k in rules if k not in COMMON and k not in names and not var_kw]
         if unknown:
@@ -186,6 +195,17 @@ def resolve_hyperparameters(spec: MethodSpec, dataset_defaults: dict, user: dict
         )
     hp = {**COMMON_DEFAULTS, **spec.defaults, **dataset_defaults.get(spec.name, {}), **user}
     return check_hyperparameters(spec.name, spec.constraints, hp)
+
+
+def check_scope(spec: MethodSpec, forget_classes) -> None:
+    """Raise ConfigError if ``spec`` forgets whole classes only and ``forget_classes`` is
+    empty (a random or index forget set)."""
+    if spec.scope == "class" and not tuple(forget_classes):
+        raise ConfigError(
+            f"method {spec.name!r} forgets whole classes only, and this study's forget set has "
+            "no forget class (random or index forgetting). Make the study with a class forget "
+            "set, mu.forget.classes(k), or pick a method that handles sample-wise forgetting."
+        )
 
 
 class RunContext:
@@ -283,6 +303,7 @@ def invoke(spec: MethodSpec, model: nn.Module, forget_loader, retain_loader, hp:
     a cancel request or the time limit. Floating-point weights handed back in another
     precision (a method that called ``model.double()``) are cast back to the base model's.
     """
+    check_scope(spec, ctx.forget_classes)
     reference = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
     ctx.model = model
     names, var_kw = spec.accepts()
