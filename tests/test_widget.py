@@ -389,3 +389,22 @@ def test_audits_and_seed_groups_reach_the_browser(widget, front, class3_study):
     assert sent["steps"] == 4 and sent["threshold"] == res.threshold
     assert sent["steps_run"] == res.steps_run and sent["steps_retrain"] == res.steps_retrain
     assert front.rows[runs[0].id]["has_relearn"] and front.rows["retrain"]["has_relearn"]
+
+
+def test_a_ulira_audit_reaches_the_browser(widget, front, class3_study):
+    """The run's game, the Original's reference line and the leaking samples, most telling first."""
+    run = class3_study.unlearn("ga", epochs=1)
+    assert wait_for(lambda: run.id in front.models)
+    res = class3_study.audit("ulira", run.id, shadows=4, n_boot=50)
+    assert wait_for(lambda: "ulira" in front.models[run.id])
+    sent = front.models[run.id]["ulira"]
+    assert sent["shadows"] == 4 and sent["method"] == "ga"
+    assert sent["target"]["accuracy"] == pytest.approx(res.accuracy)
+    assert sent["original"]["roc"]["auc"] == pytest.approx(res.original.auc)
+    n_leaks = int(res.leaks.sum())
+    assert sent["target"]["leaks"] == n_leaks and list(sent["leak_ids"]["shape"]) == [n_leaks]
+    n = len(class3_study.split.forget_train)  # TPR at an FPR finer than 1/n travels as null
+    assert all(v is None for k, v in sent["target"]["roc"]["tpr_at"].items() if float(k) < 1 / n)
+    p = _payload.model(class3_study, run.id)["ulira"]
+    order = np.argsort(-res.scores[res.leaks], kind="stable")
+    assert np.array_equal(p["leak_ids"], res.sample_ids[res.leaks][order])
