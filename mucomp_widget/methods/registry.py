@@ -138,8 +138,9 @@ def register_method(name: str, defaults: dict | None = None, *, constraints: dic
 
 
 def available() -> list[str]:
-    """Names of the registered methods, built-ins first."""
-    return sorted(_REGISTRY, key=lambda n: (not _REGISTRY[n].builtin, n))
+    """Names of the registered methods: built-ins first, in the order they were registered
+    (the reference system's five first), then the user's by name."""
+    return sorted(_REGISTRY, key=lambda n: (not _REGISTRY[n].builtin, "" if _REGISTRY[n].builtin else n))
 
 
 def get_method(name: str) -> MethodSpec:
