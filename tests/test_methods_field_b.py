@@ -119,7 +119,8 @@ def test_ssd_dampens_exactly_the_papers_selection(seed, alpha, lam, forget_class
         retain_idx = retain_idx[np.argsort(labels[retain_idx], kind="stable")]
     model = copy.deepcopy(start)
     f_imp = paper_importance(model, paper_batches(data, forget_idx, 8))
-    o_imp = paper_importance(model, paper_batches(data, np.concatenate([retain_idx, forget_idx]), 8))
+    full_idx = np.concatenate([retain_idx, forget_idx])
+    o_imp = paper_importance(model, paper_batches(data, full_idx, 8))
 
     selected = clipped = untouched = 0
     for (name, p0), p in zip(start.named_parameters(), mine.parameters()):
