@@ -136,6 +136,7 @@ def _check_places(args) -> None:
 
 def _run(args) -> int:
     from . import methods as registry
+    from .methods.registry import check_scope, resolve_hyperparameters
     from .store import atomic_write
     from .study import Study
 
@@ -146,6 +147,10 @@ def _run(args) -> int:
     _check_places(args)
     study = Study(_dataset(args), _forget(args), args.model, seed=args.seed, device=args.device,
                   workdir=args.workdir, progress=not args.no_progress)
+    for name in names:  # refuse a class-only method or a bad value before any training
+        spec = registry.get_method(name)
+        check_scope(spec, study.split.forget_classes)
+        resolve_hyperparameters(spec, study.dataset.method_defaults, overrides.get(name, {}))
     if args.original:
         study.load_original(args.original)
     if args.retrain:
@@ -179,10 +184,15 @@ def _run(args) -> int:
 def _methods() -> int:
     from . import methods as registry
 
-    for name in registry.available():
-        spec = registry.get_method(name)
+    names = registry.available()
+    specs = [registry.get_method(name) for name in names]
+    wn = max(len(n) for n in names)
+    wl = max(len(s.label) for s in specs)
+    for name, spec in zip(names, specs):
         hp = {**registry.COMMON_DEFAULTS, **spec.defaults}
-        print(f"{name:8s} {spec.label:18s} " + ", ".join(f"{k}={v}" for k, v in hp.items()))
+        scope = " (whole classes only)" if spec.scope == "class" else ""
+        print(f"{name:{wn}s}  {spec.label:{wl}s}  "
+              + ", ".join(f"{k}={v}" for k, v in hp.items()) + scope)
     return 0
 
 

@@ -185,7 +185,10 @@ def digits(test_size: float = 0.2, seed: int = 0) -> Dataset:
         "ga": {"lr": 1e-3, "epochs": 4, "batch_size": 64},
         "scrub": {"lr": 0.05, "msteps": 5, "batch_size": 32},  # a max step in every epoch
         "salun": {"lr": 0.03, "variant": "reference", "mask_ratio": 0.75},
+        "neggrad_plus": {"lr": 0.03, "alpha": 0.9, "train_mode": True},
+        "l1_sparse": {"lr": 0.02, "batch_size": 64, "alpha": 6e-4, "epochs": 40},
         "ssd": {"batch_size": 32, "alpha": 6.25, "lam": 0.5},
+        "bad_teacher": {"lr": 7e-4, "batch_size": 16},  # still 1 epoch, T = 1, 30 % retain
         "boundary_shrink": {"attack": "pgd", "bound": 0.2, "step": 0.05, "lr": 1e-3},
     }
     return ds

@@ -45,12 +45,29 @@ def test_run_prints_a_table(tmp_path, workdir, capsys):
     (["--hp", "rl.lr=-1", "--methods", "rl"], "lr must be a number > 0"),
     (["--hp", "rl-lr"], "METHOD.KEY=VALUE"),
     (["--preset", "cifar10"], "--data-root"),
+    (["--forget-count", "40", "--methods", "ft,boundary_shrink"],
+     "'boundary_shrink' forgets whole classes only"),
+    (["--methods", "ft,bad_teacher", "--hp", "bad_teacher.retain_share=0"],
+     "retain_share must be a number > 0 and <= 1"),
 ])
 def test_bad_input_exits_nonzero_with_one_line(tmp_path, workdir, capsys, args, message):
-    code = main(["run", "--out", str(tmp_path), "--workdir", str(workdir), "--no-progress", *args])
+    cache = tmp_path / "cache"  # empty: an error raised after training would leave models here
+    code = main(["run", "--out", str(tmp_path / "out"), "--workdir", str(cache), "--no-progress",
+                 *args])
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith("mucomp: error:") and message in err and "\n" not in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert not cache.exists() or not any(p.is_file() for p in cache.rglob("*"))
+
+
+def test_run_takes_the_field_methods(tmp_path, workdir, capsys):
+    code = main(["run", "--methods", "neggrad_plus,bad_teacher,ssd", "--hp", "neggrad_plus.epochs=1",
+                 "--out", str(tmp_path), "--workdir", str(workdir), "--no-progress", "--json"])
+    assert code == 0
+    runs = {r["id"]: r for r in json.loads(capsys.readouterr().out)["runs"]}
+    assert {"neggrad_plus-1", "bad_teacher-1", "ssd-1"} <= set(runs)
+    assert runs["neggrad_plus-1"]["hyperparameters"]["epochs"] == 1
 
 
 @pytest.mark.parametrize("place", ["out is a file", "out under a file", "study is a file",
@@ -96,5 +113,12 @@ def test_cli_process_shows_no_traceback(tmp_path):
 
 def test_methods_lists_defaults(capsys):
     assert main(["methods"]) == 0
-    out = capsys.readouterr().out
-    assert "scrub" in out and "msteps=2" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == mu.methods.available()
+    assert any(line.startswith("scrub ") and "msteps=2" in line for line in lines)
+    # One column for the hyperparameters, whatever the name's length; class-only methods say so.
+    starts = {line.index("epochs=") for line in lines}
+    assert len(starts) == 1
+    shrink = next(line for line in lines if line.startswith("boundary_shrink "))
+    assert shrink.endswith("(whole classes only)")
+    assert not any(line.endswith("(whole classes only)") for line in lines if line.startswith("ft "))

@@ -21,12 +21,13 @@ from torch import nn
 
 import mucomp_widget as mu
 from mucomp_widget.errors import ConfigError
-from mucomp_widget.loaders import DeviceData, TensorLoader
+from mucomp_widget.loaders import DeviceData
 from mucomp_widget.methods import boundary_shrink as bs_module
-from mucomp_widget.methods.registry import (RunContext, get_method, invoke, register_method,
-                                            resolve_hyperparameters)
+from mucomp_widget.methods.registry import RunContext, get_method, register_method
+from tests import tiny
+from tests.tiny import CLASSES, FORGET, ours
 
-CLASSES, FORGET, N_FORGET = 4, 1, 24
+N_FORGET = 24
 
 
 def tiny_images(seed: int, n_retain: int = 40) -> DeviceData:
@@ -49,21 +50,7 @@ def tiny_cnn(seed: int) -> nn.Module:
 
 
 def loaders(data: DeviceData, batch_size: int, seed: int):
-    """Shuffled forget and retain loaders sharing one seeded generator, as a Study makes them."""
-    n = len(data.labels("train"))
-    g = torch.Generator().manual_seed(seed)
-    return (TensorLoader(data, np.arange(N_FORGET), batch_size, shuffle=True, generator=g),
-            TensorLoader(data, np.arange(N_FORGET, n), batch_size, shuffle=True, generator=g))
-
-
-def ours(name: str, model: nn.Module, forget, retain, seed: int, forget_classes=(FORGET,),
-         **user) -> nn.Module:
-    """The method as a Study runs it: resolved and checked hyperparameters, then invoke."""
-    spec = get_method(name)
-    hp = resolve_hyperparameters(spec, {}, user)
-    ctx = RunContext(device=torch.device("cpu"), seed=seed, num_classes=CLASSES,
-                     forget_classes=forget_classes, epochs=hp["epochs"])
-    return invoke(spec, model, forget, retain, hp, ctx).model
+    return tiny.loaders(data, batch_size, seed, n_forget=N_FORGET)
 
 
 def pretrained(seed: int, data: DeviceData) -> nn.Module:

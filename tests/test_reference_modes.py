@@ -29,46 +29,17 @@ from torch import nn
 
 import mucomp_widget as mu
 from mucomp_widget.evaluation.similarity import cka, cka_from_grams, gram
-from mucomp_widget.loaders import DeviceData, TensorLoader
 from mucomp_widget.methods import rl as rl_module
-from mucomp_widget.methods.registry import RunContext, get_method, invoke, resolve_hyperparameters
 from mucomp_widget.methods.salun import saliency_mask
 from mucomp_widget.methods.scrub import retain_fisher
+from tests.tiny import CLASSES, FORGET, loaders, ours, tiny_data
 
-CLASSES, FORGET = 4, 1
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4  # the reference's config/settings.py and SalUn's arg_parser
-
-
-def tiny_data(seed: int, n_forget: int = 26, n_retain: int = 40) -> DeviceData:
-    """Feature vectors of 4 classes; the first n_forget training samples are class 1."""
-    rng = np.random.default_rng(seed)
-    y_retain = rng.choice([0, 2, 3], n_retain)
-    y = np.concatenate([np.full(n_forget, FORGET), y_retain])
-    x = rng.normal(size=(len(y), 6)).astype(np.float32) + y[:, None].astype(np.float32)
-    ds = mu.datasets.from_arrays(x, y, x[:8], y[:8], name="tiny")
-    return DeviceData(ds, torch.device("cpu"))
-
-
-def loaders(data: DeviceData, batch_size: int, seed: int, n_forget: int = 26):
-    """Shuffled forget and retain loaders sharing one seeded generator, as a Study makes them."""
-    n = len(data.labels("train"))
-    g = torch.Generator().manual_seed(seed)
-    return (TensorLoader(data, np.arange(n_forget), batch_size, shuffle=True, generator=g),
-            TensorLoader(data, np.arange(n_forget, n), batch_size, shuffle=True, generator=g))
 
 
 def tiny_model(seed: int) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, CLASSES))
-
-
-def ours(name: str, model: nn.Module, forget, retain, seed: int, **user) -> nn.Module:
-    """The method as a Study runs it: resolved and checked hyperparameters, then invoke."""
-    spec = get_method(name)
-    hp = resolve_hyperparameters(spec, {}, user)
-    ctx = RunContext(device=torch.device("cpu"), seed=seed, num_classes=CLASSES,
-                     forget_classes=(FORGET,), epochs=hp["epochs"])
-    return invoke(spec, model, forget, retain, hp, ctx).model
 
 
 def sgd(model, lr, weight_decay=WEIGHT_DECAY):

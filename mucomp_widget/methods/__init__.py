@@ -12,7 +12,7 @@ from .registry import (
     register_method,
 )
 from . import ft, ga, rl, salun, scrub  # noqa: F401  (registers the built-ins)
-from . import ssd, boundary_shrink  # noqa: F401
+from . import neggrad_plus, l1_sparse, ssd, bad_teacher, boundary_shrink  # noqa: F401
 
 __all__ = ["Bool", "Choice", "Constraint", "Float", "Int", "COMMON_DEFAULTS", "MethodSpec", "RunCancelled", "RunContext", "RunTimeout", "available",
            "get_method", "register_method"]
