@@ -144,6 +144,24 @@ def test_payload_matches_the_study(widget, class3_study):
     json.dumps(rows)  # plain JSON, NaN turned into null
 
 
+def test_the_builder_offers_every_method_with_its_settings(make_study):
+    """Every registered method, with the study's dataset values and its constraints; a
+    class-only method is offered but not usable on a sample-wise forget set."""
+    by_class = {m["name"]: m for m in _payload.meta(make_study())["methods"]}
+    by_count = {m["name"]: m for m in _payload.meta(make_study(mu.forget.random(count=30)))["methods"]}
+    assert list(by_class) == mu.methods.available()
+    assert {"neggrad_plus", "l1_sparse", "ssd", "bad_teacher", "boundary_shrink"} <= set(by_class)
+    bt = by_class["bad_teacher"]
+    assert bt["label"] == "Bad Teacher" and bt["defaults"]["lr"] == mu.datasets.digits().method_defaults["bad_teacher"]["lr"]
+    assert bt["constraints"]["retain_share"] == {
+        "type": "float", "allowed": "a number > 0 and <= 1", "min": 0, "max": 1,
+        "min_open": True, "max_open": False}
+    assert by_class["neggrad_plus"]["constraints"]["train_mode"]["type"] == "bool"
+    assert by_class["boundary_shrink"]["scope"] == "class" and by_class["boundary_shrink"]["usable"]
+    assert not by_count["boundary_shrink"]["usable"] and by_count["ssd"]["usable"]
+    json.dumps(by_class)
+
+
 def test_sprite_holds_every_probe_thumbnail(widget, class3_study):
     from PIL import Image
     import io
