@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     r.add_argument("--workdir", help="cache of trained models (default ~/.cache/mucomp_widget)")
-    r.add_argument("--out", default="mucomp-results", help="folder for results.json, results.csv and the saved study")
+    r.add_argument("--out", default="mucomp-results", help="folder for results.json, results.csv, manifest.json and the saved study")
     r.add_argument("--json", action="store_true", help="print the results JSON on stdout instead of a table")
     r.add_argument("--no-progress", action="store_true", help="hide progress bars")
     sub.add_parser("methods", help="list registered methods and their default hyperparameters")
@@ -126,7 +126,7 @@ def _check_places(args) -> None:
     if (out / "study").exists() and not (out / "study").is_dir():
         raise ConfigError(f"--out {out} holds a file named study where the saved study goes; "
                           "move it or give another --out.")
-    for name in ("results.csv", "results.json"):
+    for name in ("results.csv", "results.json", "manifest.json"):
         if (out / name).is_dir():
             raise ConfigError(f"--out {out} holds a folder named {name} where that file goes; "
                               "move it or give another --out.")
@@ -137,6 +137,7 @@ def _check_places(args) -> None:
 def _run(args) -> int:
     from . import methods as registry
     from .methods.registry import check_scope, resolve_hyperparameters
+    from . import manifest
     from .store import atomic_write
     from .study import Study
 
@@ -170,6 +171,7 @@ def _run(args) -> int:
     })
     text = json.dumps(payload, indent=1)
     atomic_write(out / "results.json", text.encode())
+    atomic_write(out / "manifest.json", json.dumps(_clean(manifest.build(study)), indent=1).encode())
     if args.json:
         print(text)
     else:

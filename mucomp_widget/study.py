@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import __version__
+from . import __version__, manifest
 from .datasets import Dataset
 from .errors import CheckpointError, ConfigError, MucompError, StudyError
 from .evaluation import Outputs, infer
@@ -81,7 +81,9 @@ class Run:
     training loss per epoch. ``model`` builds a fresh copy of the weights. ``group`` is
     shared by the runs of one ``unlearn(..., seeds=[...])`` call (or one grid point of a
     seeded sweep): same method, base and hyperparameters, one seed each; None for a run
-    made alone (see :meth:`Study.summary`).
+    made alone (see :meth:`Study.summary`). ``provenance`` is the environment the run was
+    made in and the version of the code that made it (:mod:`mucomp_widget.manifest`);
+    None for runs saved before it was recorded.
     """
 
     id: str
@@ -99,6 +101,7 @@ class Run:
     trace: dict = field(default_factory=dict)
     best_epoch: int | None = None
     group: str | None = None
+    provenance: dict | None = field(default=None, repr=False)
     _study: "Study | None" = field(default=None, repr=False)
 
     @property
@@ -132,7 +135,7 @@ class Run:
             "hyperparameters": self.hyperparameters, "seed": self.seed, "rte": self.rte,
             "wall_time": self.wall_time, "losses": self.losses, "metrics": self.metrics,
             "source": self.source, "created_at": self.created_at, "trace": self.trace,
-            "best_epoch": self.best_epoch, "group": self.group,
+            "best_epoch": self.best_epoch, "group": self.group, "provenance": self.provenance,
         }
 
     def __repr__(self) -> str:
@@ -604,6 +607,8 @@ class Study:
         reference model, rescore every run against it)."""
         run._study = self
         run.created_at = run.created_at or _now()
+        if run.provenance is None:  # a checkpoint: evaluated here, made elsewhere
+            run.provenance = manifest.provenance(self.device)
         self._weights[run.id] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         self._outputs[run.id] = outputs
         self._runs[run.id] = run
@@ -676,13 +681,16 @@ class Study:
                     if bar is not None:
                         bar.close()
                 meta = {"train_time": time.perf_counter() - start, "losses": losses,
-                        "created_at": _now(), "mucomp_version": __version__}
+                        "created_at": _now(), "mucomp_version": __version__,
+                        "environment": manifest.environment(self.device)}
                 cache.put(key, net.state_dict(), meta)
             self._emit(event="stage", run=label, stage="evaluating")
             run = Run(id=kind, type=label, hyperparameters=hp, seed=self.seed,
                       rte=meta["train_time"] if kind == RETRAIN else None,
                       wall_time=meta["train_time"], losses=list(meta["losses"]),
-                      created_at=meta.get("created_at", ""))
+                      created_at=meta.get("created_at", ""),
+                      provenance=manifest.provenance(self.device, train_model,
+                                                     trained_in=meta.get("environment")))
             self._commit(run, net, self._evaluate(net))
             self._emit(event="run_finished", run=kind)
 
@@ -803,7 +811,8 @@ class Study:
                       base=base_id, hyperparameters=hp, seed=int(seed), rte=result.rte,
                       wall_time=result.wall, losses=result.losses,
                       trace=tracer.history if tracer else {},
-                      best_epoch=tracer.best_epoch if keep_best else None, group=group)
+                      best_epoch=tracer.best_epoch if keep_best else None, group=group,
+                      provenance=manifest.provenance(self.device, spec.fn))
             self._commit(run, model, self._evaluate(model))
         self._emit(event="run_finished", run=run.id)
         return run
@@ -900,7 +909,8 @@ class Study:
 
         Data files are named by the hash of their content, never by a run name, and
         ``study.json`` (which lists them) is replaced last, so an earlier save in the same
-        folder stays readable until this one is complete.
+        folder stays readable until this one is complete. ``manifest.json`` records what
+        produced the numbers (:mod:`mucomp_widget.manifest`).
         """
         root = Path(path).expanduser()
         self.prepare()
@@ -923,6 +933,7 @@ class Study:
                     files["dataset"] = write_blob(root / "data", _npz({
                         "x_train": ds.x_train.numpy(), "y_train": ds.y_train.numpy(),
                         "x_test": ds.x_test.numpy(), "y_test": ds.y_test.numpy()}), "npz")
+                write_json(root / "manifest.json", manifest.build(self))
                 write_json(root / "study.json", {
                     "format": FORMAT, "mucomp_version": __version__, "saved_at": _now(),
                     "dataset": {**self.dataset.source, "name": self.dataset.name,
@@ -956,7 +967,10 @@ class Study:
         The dataset is rebuilt from what was recorded (digits, a CIFAR-10/Fashion-MNIST
         root, or the saved arrays) unless ``dataset`` is given; a custom architecture needs
         its factory again as ``model``. Every field and file is checked: a damaged or
-        edited study raises StudyError naming the file.
+        edited study raises StudyError naming the file. If runs were made under another
+        environment (library versions, Python, device, torch threads) or their method's
+        code has changed since, an :class:`~mucomp_widget.manifest.EnvironmentChangedWarning`
+        names each difference: runs made now may not reproduce the saved numbers exactly.
         """
         from . import datasets as dsets
 
@@ -1089,4 +1103,23 @@ class Study:
         missing = [k for k in (ORIGINAL, RETRAIN) if k not in study._runs]
         if missing:
             raise StudyError(f"{where}: runs holds no {missing[0]!r} model; every saved study has one.")
+        changed = manifest.differences(study.runs, manifest.environment(study.device),
+                                       study._current_code)
+        if changed:
+            warnings.warn(f"the study in {root} was made under another environment or other "
+                          "method code; runs made now may not reproduce its numbers exactly:\n  "
+                          + "\n  ".join(changed), manifest.EnvironmentChangedWarning, stacklevel=2)
         return study
+
+    @staticmethod
+    def _current_code(run: Run) -> dict | None:
+        """The code version that would make ``run`` now: its registered method's, the
+        training loop's for a trained reference model, None otherwise."""
+        from .methods.registry import _REGISTRY
+
+        if run.type == "Unlearned":
+            spec = _REGISTRY.get(run.method)
+            return manifest.code_version(spec.fn) if spec is not None else None
+        if run.id in (ORIGINAL, RETRAIN) and run.source is None:
+            return manifest.code_version(train_model)
+        return None

@@ -125,7 +125,8 @@ def test_saving_again_replaces_the_previous_save(make_study, tmp_path):
     again = mu.Study.load(folder, workdir=study.workdir, progress=False)
     assert "gone" not in again
     referenced = {d for f in _meta(folder)["files"]["runs"].values() for d in f.values()}
-    on_disk = {p.stem for p in folder.rglob("*") if p.is_file() and p.name != "study.json"}
+    on_disk = {p.stem for p in folder.rglob("*")
+               if p.is_file() and p.name not in ("study.json", "manifest.json")}
     assert on_disk == referenced  # files of the earlier save were removed
 
 
