@@ -38,6 +38,42 @@ def test_debiased_cka_of_unrelated_representations_is_near_zero():
     assert metrics.cka(x, y, debiased=False) > 0.3  # the plain estimator's bias for wide layers
 
 
+def _hsic_by_definition(k, l, debiased):
+    """HSIC written as the estimators' papers write it, with n x n matrix products."""
+    n = len(k)
+    if not debiased:  # Gretton et al. 2005: tr(KHLH) / (n-1)^2
+        h = np.eye(n) - 1.0 / n
+        return np.trace(k @ h @ l @ h) / (n - 1) ** 2
+    k, l = k - np.diag(np.diag(k)), l - np.diag(np.diag(l))  # Song et al. 2012, eq. 5
+    one = np.ones(n)
+    return (np.trace(k @ l) + (one @ k @ one) * (one @ l @ one) / ((n - 1) * (n - 2))
+            - 2 / (n - 2) * one @ k @ l @ one) / (n * (n - 3))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("debiased", [True, False])
+def test_cka_from_grams_is_the_estimators_definition(seed, debiased):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(6, 40))
+    x, y = rng.normal(size=(n, 7)), rng.normal(size=(n, 5))
+    y[:, :3] += x[:, :3]
+    k, l = metrics.gram(x), metrics.gram(y)
+    want = _hsic_by_definition(k, l, debiased) / np.sqrt(
+        _hsic_by_definition(k, k, debiased) * _hsic_by_definition(l, l, debiased))
+    assert metrics.cka_from_grams(k, l, debiased) == pytest.approx(want, rel=1e-9, abs=1e-12)
+    # stored (read-only) Grams: the self terms are kept, the value is the same, and a
+    # changed array is a new entry (Grams are never changed in place)
+    k.flags.writeable = l.flags.writeable = False
+    for _ in range(2):
+        assert metrics.cka_from_grams(k, l, debiased) == pytest.approx(want, rel=1e-9, abs=1e-12)
+    from mucomp_widget.evaluation import similarity
+
+    assert (id(k), debiased) in similarity._SELF_TERMS
+    key = (id(k), debiased)
+    del k
+    assert key not in similarity._SELF_TERMS  # dropped with the array
+
+
 def test_cka_needs_matching_samples():
     with pytest.raises(mu.MucompError, match="same samples"):
         metrics.cka(np.zeros((5, 2)), np.zeros((6, 2)))
