@@ -175,7 +175,8 @@ def _run(args) -> int:
     if args.json:
         print(text)
     else:
-        shown = [c for c in df.columns if c not in ("base", "seed", "MIA-Ent", "MIA-Loss", "AUC", "U-AUC")]
+        hidden = ("base", "seed", "MIA-Ent", "MIA-Loss", "AUC", "U-AUC", "RTE_ratio", "peak_MB", "images")
+        shown = [c for c in df.columns if c not in hidden]
         table = df[shown].fillna({"method": "-"})
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
         print(f"\nAll columns in {out}/results.csv and results.json; the study in {out}/study, "

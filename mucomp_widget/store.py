@@ -171,10 +171,10 @@ SAVED_RUN_FIELDS = {
     "hyperparameters": (dict,), "seed": (int, None), "rte": ("number", None),
     "wall_time": ("number", None), "losses": (list,), "metrics": (dict,), "source": (str, None),
     "created_at": (str,), "trace": (dict,), "best_epoch": (int, None), "group": (str, None),
-    "provenance": (dict, None),
+    "provenance": (dict, None), "images": (int, None), "peak_memory": (int, None),
 }
 #: Run fields that studies saved by earlier versions lack; a missing one loads as None.
-OPTIONAL_RUN_FIELDS = frozenset({"group", "provenance"})
+OPTIONAL_RUN_FIELDS = frozenset({"group", "provenance", "images", "peak_memory"})
 
 
 def check_record(runs: list, i: int, study_json: Path) -> None:

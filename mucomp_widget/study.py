@@ -29,7 +29,8 @@ from .datasets import Dataset
 from .errors import CheckpointError, ConfigError, MucompError, StudyError
 from .evaluation import Outputs, infer
 from .evaluation.embedding import disparity, embed, top_probabilities
-from .evaluation.summary import SCORE_INFO, EvalSetup, evaluate
+from .cost import Meter
+from .evaluation.summary import COST_INFO, SCORE_INFO, EvalSetup, evaluate
 from .evaluation.trace import EpochTracer
 from .forget import ClassForget, ForgetSpec, from_dict as forget_from_dict
 from .loaders import DeviceData, TensorLoader
@@ -48,6 +49,22 @@ __all__ = ["Study", "Run"]
 
 ORIGINAL, RETRAIN = "original", "retrain"
 METRICS = tuple(m.key for m in SCORE_INFO)
+#: The columns after the scores: RTE, then what else a run cost (see :meth:`Study.results`).
+COSTS = ("RTE", *(m.key for m in COST_INFO))
+
+
+def _count(v) -> int | None:
+    """A non-negative integer from a cache sidecar, or None (absent or edited)."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+def _costs(run: "Run", retrain_rte: float | None) -> dict:
+    """The cost columns of ``run``: RTE (s), RTE as a share of Retrain's, peak MB, images."""
+    nan = math.nan
+    ratio = (run.rte / retrain_rte if run.rte is not None and retrain_rte else nan)
+    return {"RTE": nan if run.rte is None else run.rte, "RTE_ratio": ratio,
+            "peak_MB": nan if run.peak_memory is None else run.peak_memory / 2**20,
+            "images": nan if run.images is None else run.images}
 FORMAT = 2  # 2: data files named by content hash (1: by run id)
 
 
@@ -81,7 +98,9 @@ class Run:
     training loss per epoch. ``model`` builds a fresh copy of the weights. ``group`` is
     shared by the runs of one ``unlearn(..., seeds=[...])`` call (or one grid point of a
     seeded sweep): same method, base and hyperparameters, one seed each; None for a run
-    made alone (see :meth:`Study.summary`). ``provenance`` is the environment the run was
+    made alone (see :meth:`Study.summary`). ``images`` and ``peak_memory`` (bytes) are what
+    the run cost besides time (:mod:`mucomp_widget.cost`; None where not measured, e.g. a
+    model loaded from the cache or a checkpoint). ``provenance`` is the environment the run was
     made in and the version of the code that made it (:mod:`mucomp_widget.manifest`);
     None for runs saved before it was recorded.
     """
@@ -101,6 +120,8 @@ class Run:
     trace: dict = field(default_factory=dict)
     best_epoch: int | None = None
     group: str | None = None
+    images: int | None = None
+    peak_memory: int | None = None
     provenance: dict | None = field(default=None, repr=False)
     _study: "Study | None" = field(default=None, repr=False)
 
@@ -135,7 +156,8 @@ class Run:
             "hyperparameters": self.hyperparameters, "seed": self.seed, "rte": self.rte,
             "wall_time": self.wall_time, "losses": self.losses, "metrics": self.metrics,
             "source": self.source, "created_at": self.created_at, "trace": self.trace,
-            "best_epoch": self.best_epoch, "group": self.group, "provenance": self.provenance,
+            "best_epoch": self.best_epoch, "group": self.group, "images": self.images,
+            "peak_memory": self.peak_memory, "provenance": self.provenance,
         }
 
     def __repr__(self) -> str:
@@ -374,6 +396,12 @@ class Study:
     def results(self) -> pd.DataFrame:
         """One row per model: identity, hyperparameters, then metric columns.
 
+        After the scores come the costs: ``RTE`` (seconds of the unlearning loop; Retrain:
+        its training time), ``RTE_ratio`` (RTE / Retrain's RTE; NaN when Retrain was
+        loaded, not trained here), ``peak_MB`` (peak memory above the run's start: CUDA
+        allocated memory, or the process's sampled RSS on a CPU) and ``images`` (samples
+        pushed through the network or its copies); NaN where not measured.
+
         Once a run has been audited with ``study.audit("relearn", ...)``, a last column
         ``relearn_steps`` holds, per run, the steps of its latest relearning probe until
         its UA reached that audit's ``threshold`` (NaN: never audited, or the threshold
@@ -385,18 +413,19 @@ class Study:
         rows = []
         rank = {ORIGINAL: 0, RETRAIN: 1}
         ordered = sorted(list(self._runs.values()), key=lambda r: rank.get(r.id, 2))
+        retrain_rte = self._runs[RETRAIN].rte
         for r in ordered:
             hp = r.hyperparameters
             rows.append({
                 "id": r.id, "type": r.type, "method": r.method, "base": r.base,
                 "epochs": hp.get("epochs"), "lr": hp.get("lr"), "batch_size": hp.get("batch_size"),
                 "seed": r.seed, **{m: r.metrics.get(m, math.nan) for m in METRICS},
-                "RTE": math.nan if r.rte is None else r.rte,
+                **_costs(r, retrain_rte),
             })
         df = pd.DataFrame(rows, columns=["id", "type", "method", "base", "epochs", "lr",
-                                         "batch_size", "seed", *METRICS, "RTE"])
+                                         "batch_size", "seed", *METRICS, *COSTS])
         df = df.astype({"epochs": "Int64", "batch_size": "Int64", "seed": "Int64",
-                        "lr": "float64", "RTE": "float64"})
+                        "lr": "float64", **{c: "float64" for c in COSTS}})
         relearn = {rid: res for (kind, rid), res in list(self._audits.items()) if kind == "relearn"}
         if relearn:
             steps = [getattr(relearn.get(rid), "steps_run", None) for rid in df["id"]]
@@ -413,7 +442,7 @@ class Study:
         Columns: ``group`` (None for a run made alone), ``runs`` (their ids), ``type``,
         ``method``, ``base``, ``epochs``, ``lr``, ``batch_size``, ``hyperparameters``
         (every one, the same for the whole group), ``seeds``, ``n`` (runs), then for each
-        metric column of :attr:`results` (UA ... AvgGap, RTE) ``<metric>_mean`` and
+        metric column of :attr:`results` (UA ... AvgGap, RTE ... images) ``<metric>_mean`` and
         ``<metric>_std``: the mean over the group's runs and their sample standard
         deviation (``ddof=1``; NaN for a group of one). A metric that is NaN for one run
         of a group is NaN in the summary. Directions are those of the metric columns
@@ -426,7 +455,8 @@ class Study:
         groups: dict = {}
         for r in ordered:
             groups.setdefault(("group", r.group) if r.group is not None else ("run", r.id), []).append(r)
-        metrics = [*METRICS, "RTE"]
+        metrics = [*METRICS, *COSTS]
+        retrain_rte = self._runs[RETRAIN].rte
         rows = []
         for members in groups.values():
             first = members[0]
@@ -437,7 +467,7 @@ class Study:
                    "hyperparameters": dict(hp), "seeds": [r.seed for r in members],
                    "n": len(members)}
             for m in metrics:
-                values = np.array([(math.nan if r.rte is None else r.rte) if m == "RTE"
+                values = np.array([_costs(r, retrain_rte)[m] if m in COSTS
                                    else r.metrics.get(m, math.nan) for r in members], dtype=np.float64)
                 row[f"{m}_mean"] = float(np.mean(values))
                 row[f"{m}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
@@ -673,14 +703,18 @@ class Study:
                         raise RunCancelled(f"training the {label} model was cancelled.")
 
                 start = time.perf_counter()
+                meter = Meter(self.device)
                 try:
-                    with seeded(self.seed, self.device):
+                    with seeded(self.seed, self.device), meter:
                         net = prepare_model(self.arch.build(), self.device)
+                        hook = net.register_forward_pre_hook(lambda _m, args: meter.count(args[0]))
                         losses = train_model(net, loader, self.recipe, self.device, report)
+                        hook.remove()
                 finally:
                     if bar is not None:
                         bar.close()
                 meta = {"train_time": time.perf_counter() - start, "losses": losses,
+                        "images": meter.images, "peak_memory": meter.peak_bytes,
                         "created_at": _now(), "mucomp_version": __version__,
                         "environment": manifest.environment(self.device)}
                 cache.put(key, net.state_dict(), meta)
@@ -689,6 +723,7 @@ class Study:
                       rte=meta["train_time"] if kind == RETRAIN else None,
                       wall_time=meta["train_time"], losses=list(meta["losses"]),
                       created_at=meta.get("created_at", ""),
+                      images=_count(meta.get("images")), peak_memory=_count(meta.get("peak_memory")),
                       provenance=manifest.provenance(self.device, train_model,
                                                      trained_in=meta.get("environment")))
             self._commit(run, net, self._evaluate(net))
@@ -809,7 +844,8 @@ class Study:
             self._emit(event="stage", run=spec.name, stage="evaluating")
             run = Run(id=self._new_id(spec.name), type="Unlearned", method=spec.name,
                       base=base_id, hyperparameters=hp, seed=int(seed), rte=result.rte,
-                      wall_time=result.wall, losses=result.losses,
+                      wall_time=result.wall, losses=result.losses, images=result.images,
+                      peak_memory=result.peak_memory,
                       trace=tracer.history if tracer else {},
                       best_epoch=tracer.best_epoch if keep_best else None, group=group,
                       provenance=manifest.provenance(self.device, spec.fn))

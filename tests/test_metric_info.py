@@ -45,8 +45,8 @@ def test_every_computed_score_is_declared_and_every_declared_one_computed(evalua
     metrics, _ = evaluated
     assert list(metrics) == [m.key for m in SCORE_INFO]
     assert all(math.isfinite(v) for v in metrics.values()), metrics
-    # the table's other metric column, RTE, is the Study's measurement and declared too
-    assert [m.key for m in METRIC_INFO] == [*metrics, "RTE"]
+    # the table's other metric columns, the costs, are the Study's measurements, declared too
+    assert [m.key for m in METRIC_INFO] == [*metrics, "RTE", "RTE_ratio", "peak_MB", "images"]
 
 
 def test_declared_intervals_are_the_ones_the_widget_receives(evaluated):
@@ -66,8 +66,9 @@ def test_declarations_are_valid():
         assert m.label and m.description and m.family
         assert (m.target is not None) == (m.direction == "target")
         assert m.interval is None or m.interval[1] in ("ci", "range")
-    rte = METRIC_INFO[-1]
-    assert (rte.key, rte.unit, rte.direction, rte.family) == ("RTE", "s", "lower", "efficiency")
+    costs = [(m.key, m.unit, m.direction, m.family) for m in METRIC_INFO[-4:]]
+    assert costs == [("RTE", "s", "lower", "efficiency"), ("RTE_ratio", "x", "lower", "efficiency"),
+                     ("peak_MB", "MB", "lower", "efficiency"), ("images", "images", "lower", "efficiency")]
     with pytest.raises(ValueError, match="direction"):
         MetricInfo("X", "X", "made up", "sideways", "summary")
     with pytest.raises(ValueError, match="target"):

@@ -17,7 +17,7 @@ from mucomp_widget.evaluation.summary import METRIC_INFO
 METRICS = [m.key for m in METRIC_INFO]  # the results table's metric columns, RTE last
 RESULT_COLUMNS = ["id", "type", "method", "base", "epochs", "lr", "batch_size", "seed",
                   "UA", "RA", "TUA", "TRA", "PS", "MIA", "MIA-Ent", "MIA-Loss", "AUC", "U-AUC",
-                  "AvgGap", "RTE"]
+                  "AvgGap", "RTE", "RTE_ratio", "peak_MB", "images"]
 
 
 def same_weights(a, b) -> bool:

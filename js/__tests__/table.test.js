@@ -144,6 +144,10 @@ describe("sorting, Pareto and model choice", () => {
       u("up", 0.80, 0.60, null, "Uploaded"), // like fast but unknown (slowest) cost
     ];
     expect(paretoIds(set).sort()).toEqual(["fast", "good", "slowpriv", "tie"]);
+    // another cost column: "worse" uses the least memory, "fast" now costs the most
+    const mem = { fast: 90, good: 40, worse: 10, tie: 40, slowpriv: 60, up: 5 };
+    const withMem = set.map((r) => ({ ...r, peak_MB: mem[r.id] ?? null }));
+    expect(paretoIds(withMem, "peak_MB").sort()).toEqual(["good", "slowpriv", "tie", "up", "worse"]);
   });
 
   it("swaps A and B when the other side's model is chosen", () => {
@@ -478,6 +482,25 @@ describe("model table", () => {
     expect(el.querySelector(`circle.mucomp-tbl-ring[stroke="${PURPLE}"]`).getAttribute("cx"))
       .toBe(el.querySelector('circle[data-id="ga-2"]').getAttribute("cx")); // Model B's ring moved there
     expect(el.querySelector(".mucomp-tbl-caption").textContent).toContain("Pareto");
+  });
+
+  it("draws the chosen cost as the trade-off's point area", () => {
+    const costs = [...METRICS, info("peak_MB", "lower", "efficiency", { label: "Peak MB", unit: "MB", default: false })];
+    const runs = withHp(makeStore({ runs: runs4 }).get().runs).map((r, i) => ({ ...r, peak_MB: [null, 500, 50, 5][i] }));
+    const { el } = mount({ runs: runs4 }, { runs, metrics: costs });
+    el.querySelector('[data-focus="view:tradeoff"]').click();
+    const select = el.querySelector('[data-focus="tradeoff-cost"]');
+    expect([...select.options].map((o) => o.value)).toEqual(["RTE", "peak_MB"]); // the efficiency columns
+    expect(select.value).toBe("RTE");
+    select.value = "peak_MB";
+    select.dispatchEvent(new Event("change"));
+    const r = (id) => Number(el.querySelector(`circle.mucomp-tbl-pt[data-id="${id}"]`).getAttribute("r"));
+    expect(r("retrain")).toBeGreaterThan(r("ft-1"));
+    expect(r("ft-1")).toBeGreaterThan(r("ga-2"));
+    expect(el.querySelector('[data-focus="tradeoff-cost"]').value).toBe("peak_MB"); // kept across redraws
+    el.querySelector('circle[data-id="ft-1"]').dispatchEvent(new Event("pointerenter"));
+    expect(el.querySelector(".mucomp-tbl-readout").textContent).toContain("Peak MB 50 MB");
+    expect(el.querySelector(".mucomp-tbl-caption").textContent).toContain("Area ∝ Peak MB");
   });
 
   it("keeps the Retrain label inside the trade-off plot wherever Retrain lies", () => {

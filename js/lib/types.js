@@ -38,7 +38,9 @@
  * @property {number|null} batch_size
  * @property {number|null} seed
  * @property {number|null} UA                 and RA, TUA, TRA, PS, MIA, "MIA-Ent", "MIA-Loss",
- *                                            AUC, "U-AUC", AvgGap, RTE (null = undefined)
+ *                                            AUC, "U-AUC", AvgGap, RTE, RTE_ratio, peak_MB,
+ *                                            images, and relearn_steps once audited
+ *                                            (every column of meta.metrics; null = undefined)
  * @property {boolean} has_trace
  * @property {boolean} has_relearn            a relearning probe (ModelData.relearn) is held
  * @property {number|null} best_epoch

@@ -137,15 +137,17 @@ export function nextSort(sort, key) {
 
 /**
  * Ids of the Pareto-optimal unlearned/uploaded models: no other such model has TRA ≥,
- * PS ≥ and RTE ≤ with at least one strict. A missing RTE counts as slowest; rows
- * without TRA or PS are left out, and so are the Original and Retrain references.
+ * PS ≥ and cost ≤ (column `costKey`, default RTE) with at least one strict. A missing
+ * cost counts as the highest; rows without TRA or PS are left out, and so are the
+ * Original and Retrain references.
  * @param {import("../lib/types.js").Row[]} rows
+ * @param {string} [costKey]
  * @returns {string[]}
  */
-export function paretoIds(rows) {
+export function paretoIds(rows, costKey = "RTE") {
   const cand = rows.filter((r) => (r.type === "Unlearned" || r.type === "Uploaded")
     && Number.isFinite(r.TRA) && Number.isFinite(r.PS));
-  const cost = (r) => (Number.isFinite(r.RTE) ? r.RTE : Infinity);
+  const cost = (r) => (Number.isFinite(r[costKey]) ? r[costKey] : Infinity);
   const dominates = (o, m) => o.TRA >= m.TRA && o.PS >= m.PS && cost(o) <= cost(m)
     && (o.TRA > m.TRA || o.PS > m.PS || cost(o) < cost(m));
   return cand.filter((m) => !cand.some((o) => o !== m && dominates(o, m))).map((r) => r.id);
@@ -384,32 +386,49 @@ function relearnView(rl) {
 
 // ------------------------------------------------------------------ trade-off scatter
 
+/** A cost value with its unit, "–" when missing. */
+function costText(m, v) {
+  if (missing(v)) return "–";
+  const digits = Math.abs(v) >= 100 ? 0 : 1;
+  return `${v.toLocaleString("en-US", { maximumFractionDigits: m.unit === "x" ? 2 : digits })}${m.unit === "s" ? " s" : m.unit === "x" ? "×" : ` ${m.unit}`}`;
+}
+
 /** Readout text for a point. */
-function pointText(r) {
-  return `${r.id} (${r.type}) · TRA ${fmt(r.TRA)} · PS ${fmt(r.PS)} · RTE ${missing(r.RTE) ? "–" : `${fmt(r.RTE, 1)} s`}`;
+function pointText(r, m) {
+  return `${r.id} (${r.type}) · TRA ${fmt(r.TRA)} · PS ${fmt(r.PS)} · ${m.label} ${costText(m, r[m.key])}`;
+}
+
+/** The costs the trade-off view can draw as point area: the efficiency columns. */
+export function costMetrics(meta) {
+  const costs = metricsOf(meta).filter((m) => m.family === "efficiency");
+  return costs.length ? costs : [{ key: "RTE", label: "RTE", unit: "s", family: "efficiency" }];
 }
 
 /**
- * The trade-off scatter: x = TRA, y = PS, area ∝ RTE, fill by type; the Pareto front
- * linked and outlined; Retrain labelled as the target. `onPick(id)` on click/Enter.
+ * The trade-off scatter: x = TRA, y = PS, area ∝ the chosen cost (RTE unless `costKey`
+ * names another efficiency column), fill by type; the Pareto front linked and outlined;
+ * Retrain labelled as the target. `onPick(id)` on click/Enter; `onCost(key)` when the
+ * area's cost is changed.
  */
-function tradeoffView(rows, state, onPick) {
+function tradeoffView(rows, state, onPick, costKey, onCost) {
+  const costs = costMetrics(state.meta);
+  const m = costs.find((c) => c.key === costKey) || costs[0];
   const pts = rows.filter((r) => Number.isFinite(r.TRA) && Number.isFinite(r.PS));
   if (!pts.length) return h("div", { class: "mucomp-muted" }, "No model has both TRA and PS.");
   const readout = h("div", { class: "mucomp-tbl-readout", "aria-live": "polite" }, "Hover a point; click to set Model B.");
   const W = 320, H = 230, M = { l: 34, r: 10, t: 10, b: 30 };
   const x = scaleLinear().domain(paddedDomain(pts.map((r) => r.TRA), 0, 1)).range([M.l, W - M.r]);
   const y = scaleLinear().domain(paddedDomain(pts.map((r) => r.PS), 0, 1)).range([H - M.b, M.t]);
-  const rte = pts.map((r) => r.RTE).filter(Number.isFinite);
-  const radius = scaleSqrt().domain([0, Math.max(1e-9, ...rte)]).range([2.5, 11]);
-  const rOf = (r) => (Number.isFinite(r.RTE) ? radius(r.RTE) : 3);
-  const front = new Set(paretoIds(pts));
+  const cost = pts.map((r) => r[m.key]).filter(Number.isFinite);
+  const radius = scaleSqrt().domain([0, Math.max(1e-9, ...cost)]).range([2.5, 11]);
+  const rOf = (r) => (Number.isFinite(r[m.key]) ? radius(r[m.key]) : 3);
+  const front = new Set(paretoIds(pts, m.key));
   const frontPts = pts.filter((r) => front.has(r.id)).sort((a, b) => a.TRA - b.TRA);
-  const show = (r) => { readout.textContent = pointText(r); };
+  const show = (r) => { readout.textContent = pointText(r, m); };
   const dots = pts.slice().sort((a, b) => rOf(b) - rOf(a)).map((r) => svg("circle", {
     cx: x(r.TRA), cy: y(r.PS), r: rOf(r), fill: typeColor(r.type), tabindex: 0, role: "button",
     class: `mucomp-tbl-pt${front.has(r.id) ? " mucomp-tbl-front" : ""}`, "data-id": r.id, "data-focus": `pt:${r.id}`,
-    "aria-label": `${pointText(r)}. Set as Model B`,
+    "aria-label": `${pointText(r, m)}. Set as Model B`,
     onpointerenter: () => show(r), onfocus: () => show(r), onclick: () => onPick(r.id),
     onkeydown: (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); onPick(r.id); } },
   }));
@@ -429,15 +448,18 @@ function tradeoffView(rows, state, onPick) {
       svg("line", { x1: cx - 3, x2: cx + 3, y1: y0, y2: y0 }), svg("line", { x1: cx - 3, x2: cx + 3, y1: y1, y2: y1 }));
   });
   const plot = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "mucomp-tbl-chart", role: "group",
-    "aria-label": "Trade-off: TRA against PS, point area is RTE" },
+    "aria-label": `Trade-off: TRA against PS, point area is ${m.label}` },
   axes(x, y, { xLabel: "TRA (utility) →", yLabel: "PS (privacy) →", xFmt: (v) => v.toFixed(2), yFmt: (v) => v.toFixed(1) }),
   frontPts.length > 1 ? svg("path", { d: line()(frontPts.map((r) => [x(r.TRA), y(r.PS)])), class: "mucomp-tbl-frontline" }) : null,
   bars, dots, ring(state.modelA, EMERALD), ring(state.modelB, PURPLE),
   retrain ? targetLabel(x(retrain.TRA), y(retrain.PS), rOf(retrain), W) : null);
-  return h("div", { class: "mucomp-tbl-tradeoff" }, plot, readout, typeLegend(pts),
+  const picker = h("label", { class: "mucomp-tbl-costpick" }, "Area: ",
+    h("select", { "data-focus": "tradeoff-cost", onchange: (ev) => onCost(ev.target.value) },
+      costs.map((c) => h("option", { value: c.key, selected: c.key === m.key, title: c.description || "" }, metricLabel(c)))));
+  return h("div", { class: "mucomp-tbl-tradeoff" }, picker, plot, readout, typeLegend(pts),
     h("div", { class: "mucomp-tbl-caption" },
-      "Pareto front (outlined, linked): unlearned models that no other unlearned model matches or beats on TRA, PS and "
-      + "RTE at once (better on at least one). A missing RTE counts as slowest. Area ∝ RTE; rings: Model A/B."
+      `Pareto front (outlined, linked): unlearned models that no other unlearned model matches or beats on TRA, PS and `
+      + `${m.label} at once (better on at least one). A missing ${m.label} counts as the highest. Area ∝ ${m.label}; rings: Model A/B.`
       + (bars.length ? " Crosses: mean ± standard deviation of each seed group." : "")));
 }
 
@@ -527,7 +549,7 @@ export function mountTable(el, ctx) {
   const { store, send } = ctx;
   const group = `mucomp-tbl-${++uid}`;
   const ui = { view: "table", sort: { key: null, dir: null }, hidden: new Set(), ticked: new Map(),
-    allRows: false, constant: false, confirm: null, deleting: new Set(), open: new Set() };
+    allRows: false, constant: false, confirm: null, deleting: new Set(), open: new Set(), cost: "RTE" };
   let confirmTimer = null;
   let rowEls = new Map(); // run id -> its drawn <tr>, to mark Model A/B and the open trace in place
   let view = null; // the table as drawn: {scroll, thead, tbody, rows, drawn, draw(row)}; null for the trade-off view
@@ -610,7 +632,9 @@ export function mountTable(el, ctx) {
     const old = view && { top: view.scroll.scrollTop, left: view.scroll.scrollLeft };
     rowEls = new Map();
     view = null;
-    if (ui.view === "tradeoff") return body.replaceChildren(tradeoffView(rows, state, (id) => choose("B", id)));
+    if (ui.view === "tradeoff") {
+      return body.replaceChildren(tradeoffView(rows, state, (id) => choose("B", id), ui.cost, (key) => setUi({ cost: key })));
+    }
     body.replaceChildren(tableView(state, rows));
     resizes?.disconnect();
     resizes?.observe(view.scroll);

@@ -93,8 +93,20 @@ SCORE_INFO = (
 RTE_INFO = MetricInfo("RTE", "RTE", "seconds of the unlearning loop (Retrain: its training time)",
                       "lower", "efficiency", unit="s")
 
+#: What else a run cost, measured by the Study like RTE (:mod:`mucomp_widget.cost`).
+COST_INFO = (
+    MetricInfo("RTE_ratio", "RTE/Retrain", "RTE as a share of the Retrain model's training time "
+               "(Retrain trained here; 1 = as slow as retraining)", "lower", "efficiency",
+               unit="x", default=False),
+    MetricInfo("peak_MB", "Peak MB", "peak memory above the run's start: CUDA allocated memory on a "
+               "GPU, the process's resident set (sampled) on a CPU", "lower", "efficiency",
+               unit="MB", default=False),
+    MetricInfo("images", "Images", "samples pushed through the network or its copies (teachers) "
+               "during the run", "lower", "efficiency", unit="images", default=False),
+)
+
 #: Every results-table metric column, in table order.
-METRIC_INFO = (*SCORE_INFO, RTE_INFO)
+METRIC_INFO = (*SCORE_INFO, RTE_INFO, *COST_INFO)
 
 #: Columns the results gain once a run was audited (:meth:`Study.audit`), NaN for runs not audited.
 AUDIT_INFO = (

@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..cost import Meter
 from ..errors import ConfigError, MethodError, MucompError, UnknownMethodError
 from ..models import non_finite_parameters
 from ..training import autocast
@@ -288,12 +289,16 @@ def _restore_dtypes(method: str, model: nn.Module, dtypes: dict) -> None:
 
 @dataclass
 class Invocation:
-    """What one method call produced."""
+    """What one method call produced: ``images`` pushed through the network (or copies of
+    it) and the peak memory above the start in bytes (:class:`mucomp_widget.cost.Meter`;
+    None where it cannot be measured)."""
 
     model: nn.Module
     rte: float
     wall: float
     losses: list[float]
+    images: int = 0
+    peak_memory: int | None = None
 
 
 def invoke(spec: MethodSpec, model: nn.Module, forget_loader, retain_loader, hp: dict,
@@ -301,7 +306,7 @@ def invoke(spec: MethodSpec, model: nn.Module, forget_loader, retain_loader, hp:
     """Call a method on ``model`` (already a copy) and check what it hands back.
 
     Every forward pass of ``model`` (and of copies the method makes of it) first checks for
-    a cancel request or the time limit. Floating-point weights handed back in another
+    a cancel request or the time limit, and is counted (images, memory samples). Floating-point weights handed back in another
     precision (a method that called ``model.double()``) are cast back to the base model's.
     """
     check_scope(spec, ctx.forget_classes)
@@ -313,15 +318,20 @@ def invoke(spec: MethodSpec, model: nn.Module, forget_loader, retain_loader, hp:
     kwargs = offered if var_kw else {k: v for k, v in offered.items() if k in names}
     guarding = [True]  # deepcopy keeps the hook function itself, so this switch reaches copies
 
-    def guard(_module, _args):
+    meter = Meter(ctx.device)
+
+    def guard(_module, args):
         if guarding[0]:
             ctx.check_cancelled()
+            if args:
+                meter.count(args[0])
 
     handle = model.register_forward_pre_hook(guard)
     start = time.perf_counter()
     ctx._deadline = None if ctx.time_limit is None else start + ctx.time_limit
     try:
-        out = spec.fn(model, forget_loader, retain_loader, **kwargs)
+        with meter:
+            out = spec.fn(model, forget_loader, retain_loader, **kwargs)
     except MucompError:
         raise
     except Exception as exc:
@@ -364,4 +374,4 @@ def invoke(spec: MethodSpec, model: nn.Module, forget_loader, retain_loader, hp:
         )
     loop_start = ctx._loop_start if ctx._loop_start is not None else start
     rte = max(end - loop_start - ctx._callback_time, 0.0)
-    return Invocation(out, rte, end - start, list(ctx.losses))
+    return Invocation(out, rte, end - start, list(ctx.losses), meter.images, meter.peak_bytes)
