@@ -25,11 +25,11 @@ import torch
 from torch import nn
 
 from . import __version__, manifest
+from .cost import Meter
 from .datasets import Dataset
 from .errors import CheckpointError, ConfigError, MucompError, StudyError
 from .evaluation import Outputs, infer
 from .evaluation.embedding import disparity, embed, top_probabilities
-from .cost import Meter
 from .evaluation.summary import COST_INFO, SCORE_INFO, EvalSetup, evaluate
 from .evaluation.trace import EpochTracer
 from .forget import ClassForget, ForgetSpec, from_dict as forget_from_dict
@@ -49,6 +49,7 @@ __all__ = ["Study", "Run"]
 
 ORIGINAL, RETRAIN = "original", "retrain"
 METRICS = tuple(m.key for m in SCORE_INFO)
+FORMAT = 2  # 2: data files named by content hash (1: by run id)
 #: The columns after the scores: RTE, then what else a run cost (see :meth:`Study.results`).
 COSTS = ("RTE", *(m.key for m in COST_INFO))
 
@@ -65,7 +66,6 @@ def _costs(run: "Run", retrain_rte: float | None) -> dict:
     return {"RTE": nan if run.rte is None else run.rte, "RTE_ratio": ratio,
             "peak_MB": nan if run.peak_memory is None else run.peak_memory / 2**20,
             "images": nan if run.images is None else run.images}
-FORMAT = 2  # 2: data files named by content hash (1: by run id)
 
 
 @dataclass(frozen=True)
