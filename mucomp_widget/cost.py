@@ -1,11 +1,13 @@
 """What a run costs besides seconds: peak memory and images processed.
 
-The field reports unlearning cost as run-time efficiency (seconds, and as a share of
-retraining; Jia et al., NeurIPS 2023; the reference system's RTE) and, on GPUs, as peak
-memory. :class:`Meter` measures one run: on CUDA the peak of
+The field reports unlearning time as wall-clock time (RTE in minutes in SalUn's and
+l1-sparse's tables; seconds in the reference system) and as a ratio to retraining
+(DeepUnlearn, Cadet et al. 2024: T_retrain / T_method, higher is better); the results'
+``RTE_ratio`` is the reciprocal, T_method / T_retrain, so that every cost column reads
+"lower is better". :class:`Meter` measures one run's other costs: on CUDA the peak of
 ``torch.cuda.max_memory_allocated`` above what was allocated at the start; on other
 devices the peak growth of the process's resident set (RSS), sampled at the start, at
-every ``sample()`` (each forward pass, at most every 20 ms) and at the end, so a spike
+every ``count()`` (each forward pass, at most every 20 ms) and at the end, so a spike
 between two samples can be missed. ``images`` counts the samples pushed through the
 network (copies of it included, such as a method's teacher).
 """

@@ -96,7 +96,8 @@ RTE_INFO = MetricInfo("RTE", "RTE", "seconds of the unlearning loop (Retrain: it
 #: What else a run cost, measured by the Study like RTE (:mod:`mucomp_widget.cost`).
 COST_INFO = (
     MetricInfo("RTE_ratio", "RTE/Retrain", "RTE as a share of the Retrain model's training time "
-               "(Retrain trained here; 1 = as slow as retraining)", "lower", "efficiency",
+               "(Retrain trained here; 1 = as slow as retraining; DeepUnlearn reports the "
+               "reciprocal)", "lower", "efficiency",
                unit="x", default=False),
     MetricInfo("peak_MB", "Peak MB", "peak memory above the run's start: CUDA allocated memory on a "
                "GPU, the process's resident set (sampled) on a CPU", "lower", "efficiency",
