@@ -11,10 +11,10 @@ library version, a run made again may not reproduce the saved numbers bit for bi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import platform
-import sys
 from importlib import metadata
 
 import numpy as np
@@ -64,12 +64,21 @@ def device_info(device: torch.device) -> dict:
     return {"type": device.type, "name": device.type}
 
 
+@functools.lru_cache(maxsize=1)
+def _fixed() -> tuple:
+    """What cannot change within a process: versions, Python, platform (read once; every
+    run records its environment)."""
+    return ({dist: _version(dist) for dist in PACKAGES}, platform.python_version(),
+            f"{platform.system()} {platform.machine()}")
+
+
 def environment(device: torch.device) -> dict:
     """The present environment as the manifest records it (JSON-ready)."""
+    packages, python, plat = _fixed()
     return {
-        "packages": {dist: _version(dist) for dist in PACKAGES},
-        "python": platform.python_version(),
-        "platform": f"{platform.system()} {platform.machine()}",
+        "packages": dict(packages),
+        "python": python,
+        "platform": plat,
         "device": device_info(device),
         "torch_threads": torch.get_num_threads(),
     }

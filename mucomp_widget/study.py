@@ -466,9 +466,10 @@ class Study:
                    "lr": hp.get("lr"), "batch_size": hp.get("batch_size"),
                    "hyperparameters": dict(hp), "seeds": [r.seed for r in members],
                    "n": len(members)}
+            costs = [_costs(r, retrain_rte) for r in members]
             for m in metrics:
-                values = np.array([_costs(r, retrain_rte)[m] if m in COSTS
-                                   else r.metrics.get(m, math.nan) for r in members], dtype=np.float64)
+                values = np.array([c[m] if m in COSTS else r.metrics.get(m, math.nan)
+                                   for r, c in zip(members, costs)], dtype=np.float64)
                 row[f"{m}_mean"] = float(np.mean(values))
                 row[f"{m}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
             rows.append(row)

@@ -33,7 +33,7 @@ from mucomp_widget.errors import ConfigError
 from mucomp_widget.methods.bad_teacher import incompetent_teacher
 from mucomp_widget.methods.l1_sparse import l1_weight
 from mucomp_widget.methods.registry import get_method
-from tests.tiny import CLASSES, loaders, ours, tiny_data
+from tests.tiny import CLASSES, assert_same_model, loaders, ours, tiny_data
 
 METHODS = ("neggrad_plus", "l1_sparse", "bad_teacher")
 
@@ -51,16 +51,6 @@ def tiny_model(seed: int) -> nn.Module:
         for _ in range(3):
             model(torch.randn(32, 6) * 2 + 1)
     return model.eval()
-
-
-def assert_same_model(a: nn.Module, b: nn.Module, start: nn.Module):
-    """Same weights and BatchNorm statistics; and training moved them (the test has teeth)."""
-    sa, sb, s0 = a.state_dict(), b.state_dict(), start.state_dict()
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        torch.testing.assert_close(sa[k], sb[k], rtol=1e-4, atol=1e-5, msg=lambda m: f"{k}: {m}")
-    moved = max(float((sa[k].float() - s0[k].float()).abs().max()) for k in sa)
-    assert moved > 1e-3
 
 
 # ------------------------------------------------------------------------------ registration

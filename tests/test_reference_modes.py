@@ -32,7 +32,7 @@ from mucomp_widget.evaluation.similarity import cka, cka_from_grams, gram
 from mucomp_widget.methods import rl as rl_module
 from mucomp_widget.methods.salun import saliency_mask
 from mucomp_widget.methods.scrub import retain_fisher
-from tests.tiny import CLASSES, FORGET, loaders, ours, tiny_data
+from tests.tiny import CLASSES, FORGET, assert_same_model, loaders, ours, tiny_data
 
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4  # the reference's config/settings.py and SalUn's arg_parser
 
@@ -49,16 +49,6 @@ def sgd(model, lr, weight_decay=WEIGHT_DECAY):
 def multistep(opt, milestones):
     """The reference's MultiStepLR(DECREASING_LR = [80, 120], 0.2), stepped once per epoch."""
     return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.2)
-
-
-def assert_same_model(a: nn.Module, b: nn.Module, start: nn.Module):
-    """Same weights and BatchNorm statistics; and training moved them (the test has teeth)."""
-    sa, sb, s0 = a.state_dict(), b.state_dict(), start.state_dict()
-    assert sa.keys() == sb.keys()
-    for k in sa:
-        torch.testing.assert_close(sa[k], sb[k], rtol=1e-4, atol=1e-5, msg=lambda m: f"{k}: {m}")
-    moved = max(float((sa[k].float() - s0[k].float()).abs().max()) for k in sa)
-    assert moved > 1e-3
 
 
 def kl(student_logits, teacher_logits, t):

@@ -42,3 +42,13 @@ def ours(name: str, model: nn.Module, forget, retain, seed: int, forget_classes=
     ctx = RunContext(device=torch.device("cpu"), seed=seed, num_classes=CLASSES,
                      forget_classes=forget_classes, epochs=hp["epochs"])
     return invoke(spec, model, forget, retain, hp, ctx).model
+
+
+def assert_same_model(a: nn.Module, b: nn.Module, start: nn.Module):
+    """Same weights and BatchNorm statistics; and training moved them (the test has teeth)."""
+    sa, sb, s0 = a.state_dict(), b.state_dict(), start.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=1e-4, atol=1e-5, msg=lambda m: f"{k}: {m}")
+    moved = max(float((sa[k].float() - s0[k].float()).abs().max()) for k in sa)
+    assert moved > 1e-3
