@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench browser clean
+.PHONY: demo test install bench browser wheel clean
 
 # Re-install when the project metadata changes.
 $(STAMP): pyproject.toml package.json package-lock.json
@@ -47,6 +47,15 @@ browser:
 	  (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) || \
 	  echo "Could not install chromium: the browser tests will be skipped."; \
 	else echo "No Chromium at /usr/bin/chromium and no apt-get as root: the browser tests will be skipped."; fi
+
+## make wheel: the wheel and the sdist in dist/, both carrying the front-end bundle, checked
+## by twine. The bundle is rebuilt first when js/ changed (the build itself skips npm where a
+## bundle exists, so that a wheel builds from the sdist without Node.js); `python -m build`
+## builds the sdist, then the wheel from that sdist, so what ships is what the sdist can make.
+wheel: $(STAMP) mucomp_widget/static/widget.js
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(PY) -m twine check --strict dist/*
 
 ## make bench: the speed benchmarks recorded in benchmarks/RESULTS.md
 bench: $(STAMP)

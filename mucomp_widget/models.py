@@ -244,7 +244,7 @@ def read_state_dict(source) -> dict[str, torch.Tensor]:
         where = str(path)
         if "\0" in where or not path.is_file():
             raise CheckpointError(f"checkpoint {where!r} does not exist or is not a file.")
-        if path.suffix == ".safetensors":
+        if path.suffix.lower() == ".safetensors":
             from safetensors import SafetensorError
             from safetensors.torch import load_file
 
