@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { quadtree } from "d3-quadtree";
 import {
-  alignmentNote, coordBounds, fitView, forgetTargets, highlightMatches, hitTest, mountEmbedding, POOR_ALIGNMENT,
+  alignmentNote, coordBounds, fitView, forgetTargets, highlightMatches, hitTest, mountEmbedding, POOR_ALIGNMENT, RASTER_FROM,
 } from "../panels/embedding.js";
 import { classColor, palette } from "../lib/colors.js";
 import { makeCtx, makeStore } from "./helpers.js";
@@ -571,6 +571,25 @@ describe("embedding: how well each layout matches the Original's", () => {
   it("says nothing while a layout is being computed", () => {
     const { el, cleanup } = mount({ withCoords: false });
     expect(notes(el).map((n) => n.hidden)).toEqual([true, true]);
+    cleanup();
+  });
+});
+
+describe("embedding panel, large probes", () => {
+  it(`composites ${RASTER_FROM} points into pixels instead of paths, and still hit-tests them`, () => {
+    const { el, store, cleanup } = mount({ n: RASTER_FROM });
+    const [a, b] = canvases(el);
+    for (const cv of [a, b]) {
+      const events = cv.getContext("2d").__getEvents();
+      expect(events.some((e) => e.type === "putImageData")).toBe(true);
+      expect(events.filter((e) => e.type === "arc")).toEqual([]);
+    }
+    const ctxB = b.getContext("2d");
+    ctxB.__clearEvents();
+    store.set({ selection: Uint32Array.from([store.get().probe.ids[5]]) });
+    expect(ctxB.__getEvents().filter((e) => e.type === "putImageData")).toHaveLength(1);
+    pointer(a, "pointermove", clientPos(store, 0, 7));
+    expect(store.get().hovered).not.toBeNull();
     cleanup();
   });
 });

@@ -11,6 +11,7 @@ import { zoom, zoomIdentity } from "d3-zoom";
 import { classColor, palette } from "../lib/colors.js";
 import { h, hiDpiCanvas } from "../lib/dom.js";
 import { pointsInPolygon } from "../lib/lasso.js";
+import { createRaster, makeMask, parseColor } from "../lib/raster.js";
 import { changed, modelsChanged } from "../lib/store.js";
 
 const SCALE_EXTENT = [0.6, 32];
@@ -29,6 +30,13 @@ const HALO = 1.5;                 // … over a halo of the background this many
 /** Outline of forget crosses, drawn under their fill so a dense cluster keeps its class colour. */
 const CROSS_STROKE = { light: "rgba(0, 0, 0, 0.55)", dark: "rgba(255, 255, 255, 0.5)" };
 const TAU = 2 * Math.PI;
+/**
+ * Probe size from which a plot composites its markers in JS (lib/raster.js: each marker shape
+ * rasterised once, stamped per point) instead of filling Canvas 2D paths. Paths of 10,000
+ * points took 70–170 ms per plot and 50,000 0.8–1.6 s in Chromium's software rasteriser, at
+ * every zoom step; below this size paths are quick and exact (benchmarks/bench_probe.py).
+ */
+export const RASTER_FROM = 5000;
 
 /**
  * Disparity (retained samples' mean shift from their places in the Original's layout, as a
@@ -92,14 +100,14 @@ export function forgetTargets(probe, meta) {
  * @returns {Uint8Array} 1 = matches
  */
 export function highlightMatches(mode, labels, pred, target) {
-  const test = {
-    all: () => true,
-    target: (i) => target[i] === 1,
-    correct: (i) => target[i] === 1 && pred[i] !== labels[i],
-    not: (i) => target[i] === 1 && pred[i] === labels[i],
-    over: (i) => target[i] !== 1 && pred[i] !== labels[i],
-  }[mode] || (() => true);
-  return Uint8Array.from(labels, (_, i) => (test(i) ? 1 : 0));
+  const n = labels.length, out = new Uint8Array(n);
+  // One plain loop per mode: a predicate called per point cost ~10 ms per plot at 50,000.
+  if (mode === "target") for (let i = 0; i < n; i++) out[i] = target[i] === 1 ? 1 : 0;
+  else if (mode === "correct") for (let i = 0; i < n; i++) out[i] = target[i] === 1 && pred[i] !== labels[i] ? 1 : 0;
+  else if (mode === "not") for (let i = 0; i < n; i++) out[i] = target[i] === 1 && pred[i] === labels[i] ? 1 : 0;
+  else if (mode === "over") for (let i = 0; i < n; i++) out[i] = target[i] !== 1 && pred[i] !== labels[i] ? 1 : 0;
+  else out.fill(1);
+  return out;
 }
 
 /** [xmin, ymin, xmax, ymax] over (n, 2) coordinate arrays, NaN skipped; null when empty. */
@@ -185,6 +193,34 @@ function traceMarker(ctx, forget, x, y, scale = 1) {
   ctx.closePath();
 }
 
+let shapeCache = null;
+/**
+ * Coverage masks (lib/raster.js) of the markers at a device pixel ratio, made once:
+ * shape(forget, selected, "fill" | "outline" | "halo") draws as traceMarker's path filled,
+ * stroked as a cross's outline, or stroked as a selected marker's halo.
+ */
+function markerShapes(dpr) {
+  if (shapeCache?.dpr !== dpr) shapeCache = { dpr, masks: new Map() };
+  const { masks } = shapeCache;
+  return (forget, selected, kind) => {
+    const key = `${forget}|${selected}|${kind}`;
+    if (!masks.has(key)) {
+      const scale = selected ? SELECTED_SCALE : 1;
+      const lineWidth = kind === "halo" ? 2 * HALO : kind === "outline" ? 0.8 : 0;
+      const extent = scale * (forget ? CROSS_ARM + CROSS_HALF_WIDTH : RADIUS) + lineWidth;
+      masks.set(key, makeMask((ctx) => {
+        ctx.beginPath();
+        traceMarker(ctx, forget, 0, 0, scale);
+        if (kind === "fill") { ctx.fillStyle = "#fff"; ctx.fill(); return; }
+        ctx.strokeStyle = "#fff";
+        ctx.lineWidth = lineWidth;
+        ctx.stroke();
+      }, extent, dpr));
+    }
+    return masks.get(key);
+  };
+}
+
 /**
  * Draw batches, one per (layer, class, shape): faded points first, then those outside a
  * selection (dimmed), then the rest, selected ones on top; crosses above circles. Selected
@@ -198,7 +234,7 @@ export function buildGroups(status, pred, isForget, selected, anySelected) {
     const sel = anySelected && selected[i] === 1;
     const dim = anySelected && !sel;
     const layer = status[i] === FADED ? 0 : (dim ? 1 : sel ? 5 : 3) + (forget ? 1 : 0);
-    const key = `${layer}|${pred[i]}|${forget}`;
+    const key = (layer * 65536 + pred[i]) * 2 + (forget ? 1 : 0); // a number: no string per point
     if (!groups.has(key)) {
       const alpha = layer === 0 ? ALPHA.faded : dim ? ALPHA.unselected
         : sel ? 1 : forget ? ALPHA.forget : ALPHA.retain;
@@ -326,6 +362,21 @@ export function mountEmbedding(el, ctx) {
     syncLabels();
     fitPlots();
     syncStatus();
+    prebuildTrees();
+  }
+
+  let treeTask = 0;
+  /**
+   * Build the shown layouts' quadtrees when the page is idle, not in the frame that shows a
+   * model (picking one stays quick) nor at the first hover, which otherwise waited for it
+   * (~0.1 s at 50,000 points). Without requestIdleCallback, the first hit test builds it.
+   */
+  function prebuildTrees() {
+    if (treeTask || typeof requestIdleCallback !== "function") return;
+    treeTask = requestIdleCallback(() => {
+      treeTask = 0;
+      if (!disposed) for (const plot of plots) if (plot.coords) treeOf(plot.coords);
+    });
   }
 
   /** Titles, notes and messages of the plots (they name the run type, from `runs`). */
@@ -354,8 +405,9 @@ export function mountEmbedding(el, ctx) {
     for (const plot of plots) {
       if (!plot.coords) { plot.status = new Uint8Array(0); continue; }
       const pred = plot.model.pred;
-      const match = highlightMatches(highlight, data.probe.labels, pred, data.target);
-      plot.status = Uint8Array.from(match, (m, i) => (hidden.has(pred[i]) ? HIDDEN : m ? ACTIVE : FADED));
+      const status = highlightMatches(highlight, data.probe.labels, pred, data.target);
+      for (let i = 0; i < status.length; i++) status[i] = hidden.has(pred[i]) ? HIDDEN : status[i] ? ACTIVE : FADED;
+      plot.status = status;
     }
     syncGroups();
   }
@@ -411,6 +463,7 @@ export function mountEmbedding(el, ctx) {
   function paint(plot) {
     const { ctx } = plot.cv;
     if (!ctx) return;
+    if (plot.coords && plot.status.length >= RASTER_FROM) return paintRaster(plot);
     ctx.clearRect(0, 0, plot.w, plot.h);
     if (!plot.coords) return;
     const { theme } = store.get(), pal = palette(theme);
@@ -445,6 +498,42 @@ export function mountEmbedding(el, ctx) {
       ctx.fill();
     });
     ctx.globalAlpha = 1;
+  }
+
+  /**
+   * paint() for large probes: the same batches in the same order (halos of the selected
+   * points, then per group the crosses' outline and the fill), each composited as one pass
+   * into the plot's pixel buffer, which replaces the canvas's pixels.
+   */
+  function paintRaster(plot) {
+    const { ctx, canvas } = plot.cv;
+    const { theme } = store.get(), pal = palette(theme);
+    const dpr = (typeof window !== "undefined" && window.devicePixelRatio) || 1;
+    if (plot.raster?.width !== canvas.width || plot.raster?.height !== canvas.height) {
+      plot.raster = createRaster(canvas.width, canvas.height);
+    }
+    const n = plot.status.length, c = plot.coords, v = viewOf(plot);
+    if (plot.xs?.length !== n) { plot.xs = new Float32Array(n); plot.ys = new Float32Array(n); }
+    const { xs, ys, raster } = plot;
+    const kx = dpr * v.k, ox = dpr * v.x, oy = dpr * v.y;
+    for (let i = 0; i < n; i++) { xs[i] = kx * c[2 * i] + ox; ys[i] = kx * c[2 * i + 1] + oy; }
+    const shape = markerShapes(dpr);
+    const withAlpha = ([r, g, b, a], alpha) => [r, g, b, a * alpha];
+    raster.clear();
+    const firstSelected = plot.groups.findIndex((g) => g.selected);
+    plot.groups.forEach((g, k) => {
+      if (k === firstSelected) {
+        const bg = parseColor(pal.bg);
+        for (const sel of plot.groups.slice(k)) raster.pass(shape(sel.forget, true, "halo"), sel.indices, xs, ys, bg);
+      }
+      if (g.forget) {
+        const outline = parseColor(CROSS_STROKE[theme] || CROSS_STROKE.light);
+        raster.pass(shape(true, g.selected, "outline"), g.indices, xs, ys, withAlpha(outline, g.alpha));
+      }
+      const fill = withAlpha(parseColor(classColor(g.cls, theme)), g.alpha);
+      raster.pass(shape(g.forget, g.selected, "fill"), g.indices, xs, ys, fill);
+    });
+    ctx.putImageData(raster.image(ctx), 0, 0);
   }
 
   /** Overlay positions of point i in the plots that show it, within their bounds. */
@@ -870,6 +959,7 @@ export function mountEmbedding(el, ctx) {
     listeners.abort();
     observer?.disconnect();
     if (frame) cancelAnimationFrame(frame);
+    if (treeTask) cancelIdleCallback(treeTask);
     for (const plot of plots) select(plot.cv.canvas).on(".zoom", null);
     root.remove();
   };

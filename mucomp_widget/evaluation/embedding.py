@@ -35,6 +35,13 @@ PCA_DIMS = 50
 TRIM = 0.5
 """Share of the samples that a model's features are aligned on: those that fit best."""
 
+EXACT_PCA_FROM = 5000
+"""From this many samples the principal components come from the features' covariance
+matrix (d x d, exact) instead of a seeded randomized SVD: at 50,000 x 512 on one BLAS
+thread 2.4 s instead of 12.7 s per reduction (one run on a loaded 2-core machine; see
+benchmarks/bench_probe.py for whole embeddings). Smaller probes keep the randomized
+solver, so their layouts are unchanged."""
+
 # umap-learn (0.5.x) kernels on embed's path that it compiles again in every process
 # (~3.5 s for 2,000 points). Only the serial optimisation epoch, which seeded fits use: its
 # parallel twin wraps the same Python function, and numba's cache cannot tell them apart.
@@ -151,8 +158,9 @@ def _exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _reduce(x: np.ndarray, seed: int) -> np.ndarray:
-    """The leading principal components (seeded randomized PCA) of features wider than
-    ``PCA_DIMS``; constant features give zeros."""
+    """The leading principal components (seeded randomized PCA; exact from
+    ``EXACT_PCA_FROM`` samples) of features wider than ``PCA_DIMS``; constant features give
+    zeros."""
     if x.shape[1] <= PCA_DIMS or len(x) < 2:
         return x
     dims = min(PCA_DIMS, len(x) - 1)
@@ -160,7 +168,8 @@ def _reduce(x: np.ndarray, seed: int) -> np.ndarray:
         return np.zeros((len(x), dims))
     from sklearn.decomposition import PCA
 
-    return PCA(n_components=dims, svd_solver="randomized", random_state=seed).fit_transform(x)
+    solver = "covariance_eigh" if len(x) >= EXACT_PCA_FROM else "randomized"
+    return PCA(n_components=dims, svd_solver=solver, random_state=seed).fit_transform(x)
 
 
 def _umap(x: np.ndarray, seed: int, n_neighbors: int, min_dist: float) -> np.ndarray:
@@ -205,9 +214,10 @@ def embed(features, *, reference=None, seed: int = 0, n_neighbors: int = 9,
     spectral start runs ARPACK, whose internal random state made layouts of well-separated
     clusters differ between calls in one process). ``seed`` makes it reproducible:
     bit-identical on the same machine with the same thread count. Features wider than 50
-    are first reduced to their 50 leading principal components (seeded randomized PCA),
-    which keeps the neighbourhoods and makes the neighbour search cheap; neighbours are
-    exact (all n^2 distances, in chunks: fine for a few thousand probe samples), which skips
+    are first reduced to their 50 leading principal components (seeded randomized PCA;
+    exact from ``EXACT_PCA_FROM`` samples), which keeps the neighbourhoods and makes the
+    neighbour search cheap; neighbours are exact (all n^2 distances, in chunks: fine for a
+    few thousand probe samples; O(n^2), most of a placement at 50,000), which skips
     umap's slow small-data path and pynndescent. With fewer than ``n_neighbors + 2``
     samples, or all samples identical (a collapsed model), UMAP is not defined; the layout
     is then the first two principal components (all zeros for one sample or identical ones).
