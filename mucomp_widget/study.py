@@ -15,6 +15,7 @@ import threading
 import time
 import unicodedata
 import warnings
+from types import SimpleNamespace
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +36,7 @@ from .evaluation.trace import EpochTracer
 from .forget import ClassForget, ForgetSpec, from_dict as forget_from_dict
 from .loaders import DeviceData, TensorLoader
 from .methods.registry import (
-    RunCancelled, RunContext, check_scope, invoke, resolve_hyperparameters, spec_for,
+    RunCancelled, check_scope, resolve_hyperparameters, spec_for,
 )
 from .models import load_state_dict, non_finite_parameters, read_state_dict, resolve_architecture
 from .progress import progress_bar
@@ -44,6 +45,7 @@ from .store import (
     read_json, weights_from_bytes, weights_to_bytes, write_blob, write_json,
 )
 from .training import Recipe, cache_key, prepare_model, resolve_device, seeded, train_model
+from .trial import run_method
 
 __all__ = ["Study", "Run"]
 
@@ -51,6 +53,11 @@ ORIGINAL, RETRAIN = "original", "retrain"
 METRICS = tuple(m.key for m in SCORE_INFO)
 FORMAT = 2  # 2: data files named by content hash (1: by run id)
 #: The columns after the scores: RTE, then what else a run cost (see :meth:`Study.results`).
+PROBE_LIMIT = 50_000
+"""Largest ``probe_size``: CIFAR-10's whole training set. The embedding's exact neighbour
+search grows as n^2 (about 1.5 min for the Original's layout and 40 s per other model at
+50,000 on 2 cores; benchmarks/RESULTS.md, "Larger probe sets")."""
+
 COSTS = ("RTE", *(m.key for m in COST_INFO))
 
 
@@ -250,7 +257,9 @@ class Study:
         Overrides the dataset's Original/Retrain training recipe.
     probe_size : int
         Training samples (stratified by class, the same for every model) whose penultimate
-        features are kept for embeddings.
+        features are kept for embeddings: 11 to 50,000 (``PROBE_LIMIT``; all of them when the
+        training set is smaller). The default 2,000 embeds in seconds; 50,000 (CIFAR-10's
+        whole training set) takes minutes per model on a laptop CPU.
     cka_size : int
         Samples per set (forget/retain x train/test) for layer-wise CKA; their block
         outputs are reduced to Gram matrices during the inference pass.
@@ -298,6 +307,12 @@ class Study:
                 raise ConfigError(f"recipe has an unknown field: {exc}; fields are {list(Recipe.__dataclass_fields__)}.") from None
         else:
             raise ConfigError(f"recipe must be a Recipe or a dict, got {type(recipe).__name__}.")
+        if (isinstance(probe_size, bool) or not isinstance(probe_size, (int, np.integer))
+                or not 11 <= probe_size <= PROBE_LIMIT):
+            raise ConfigError(
+                f"probe_size must be an integer in [11, {PROBE_LIMIT:,}], got {probe_size!r}: UMAP "
+                f"needs at least n_neighbors + 2 = 11 samples, and above {PROBE_LIMIT:,} (CIFAR-10's "
+                "whole training set) the embedding's exact neighbour search takes minutes per model.")
         self.probe_size = int(probe_size)
         self.probe_ids = _stratified(dataset.y_train.numpy(), self.probe_size, self.seed)
         self.cka_size, self.trace_size = int(cka_size), int(trace_size)
@@ -795,10 +810,7 @@ class Study:
         seed_list = self._run_seeds(seed, seeds)
         seed = self._run_seed(seed)
         time_limit = _check_time_limit(time_limit)
-        base_id = ORIGINAL if base is None else (base.id if isinstance(base, Run) else base)
-        if base_id in (ORIGINAL, RETRAIN):
-            self._ensure(base_id)
-        self[base_id]  # an unknown base fails before any run
+        base_id = self._base_id(base)  # an unknown base fails before any run
         self._stop.clear()  # once per call: a cancel between two seeds stops the next one
         if seed_list is None:
             return self._unlearn_one(spec, hp, base_id, seed, trace, keep_best, time_limit, None)
@@ -813,50 +825,49 @@ class Study:
         base_run = self[base_id]
         with self._lock:
             model = base_run.model  # a fresh module: the base run's weights stay untouched
-            data = self._device_data()
-            gen = torch.Generator().manual_seed(int(seed))
-            forget_loader = TensorLoader(data, self.split.forget_train, hp["batch_size"],
-                                         shuffle=True, generator=gen)
-            retain_loader = TensorLoader(data, self.split.retain_train, hp["batch_size"],
-                                         shuffle=True, generator=gen)
-            tracer = None
-            if trace or keep_best:
-                self._ensure(RETRAIN)
-                tracer = EpochTracer(data, self.setup, self.trace_ids, self._outputs[base_id],
-                                     self._outputs[RETRAIN], self._runs[RETRAIN].metrics, keep_best)
+            tracer = self._tracer(base_id, keep_best) if trace or keep_best else None
             on_epoch, bar = self._listen(spec.name, hp["epochs"], tracer)
-            ctx = RunContext(device=self.device, seed=int(seed), num_classes=self.dataset.num_classes,
-                             forget_classes=self.split.forget_classes, epochs=hp["epochs"],
-                             on_epoch=on_epoch, should_stop=self._stop.is_set,
-                             time_limit=time_limit, method=spec.name)
             self._emit(event="run_started", run=spec.name, epochs=hp["epochs"])
             try:
-                with seeded(int(seed), self.device):
-                    result = invoke(spec, model, forget_loader, retain_loader, hp, ctx)
+                result, model = run_method(
+                    spec, model, self._device_data(), forget_ids=self.split.forget_train,
+                    retain_ids=self.split.retain_train, hp=hp, seed=seed, device=self.device,
+                    num_classes=self.dataset.num_classes, forget_classes=self.split.forget_classes,
+                    on_epoch=on_epoch, should_stop=self._stop.is_set, time_limit=time_limit,
+                    tracer=tracer, keep_best=keep_best)
             except BaseException as exc:
                 self._emit(event="run_failed", run=spec.name, error=str(exc))
                 raise
             finally:
                 if bar is not None:
                     bar.close()
-            model = prepare_model(result.model, self.device)
-            if keep_best:
-                model = tracer.restore_best(model)
             self._emit(event="stage", run=spec.name, stage="evaluating")
-            run = Run(id=self._new_id(spec.name), type="Unlearned", method=spec.name,
-                      base=base_id, hyperparameters=hp, seed=int(seed), rte=result.rte,
-                      wall_time=result.wall, losses=result.losses, images=result.images,
-                      peak_memory=result.peak_memory,
-                      trace=tracer.history if tracer else {},
-                      best_epoch=tracer.best_epoch if keep_best else None, group=group,
-                      provenance=manifest.provenance(self.device, spec.fn))
+            run = self._record(spec.name, hp, base_id, seed, group, result, tracer, keep_best,
+                               manifest.provenance(self.device, spec.fn))
             self._commit(run, model, self._evaluate(model))
         self._emit(event="run_finished", run=run.id)
         return run
 
+    def _tracer(self, base_id: str, keep_best: bool = False) -> EpochTracer:
+        """Per-epoch metrics of a run from ``base_id`` (Retrain trained first if need be)."""
+        self._ensure(RETRAIN)
+        return EpochTracer(self._device_data(), self.setup, self.trace_ids, self._outputs[base_id],
+                           self._outputs[RETRAIN], self._runs[RETRAIN].metrics, keep_best)
+
+    def _record(self, method: str, hp: dict, base_id: str, seed: int, group: str | None, result,
+                tracer, keep_best: bool, provenance: dict) -> Run:
+        """The record of an unlearned run (not yet stored: see :meth:`_commit`)."""
+        return Run(id=self._new_id(method), type="Unlearned", method=method, base=base_id,
+                   hyperparameters=hp, seed=int(seed), rte=result.rte, wall_time=result.wall,
+                   losses=result.losses, images=result.images, peak_memory=result.peak_memory,
+                   trace=tracer.history if tracer else {},
+                   best_epoch=tracer.best_epoch if keep_best else None, group=group,
+                   provenance=provenance)
+
     def sweep(self, method, *, base=None, seed: int | None = None, seeds=None,
               trace: bool = False, keep_best: bool = False, time_limit: float | None = None,
-              **grids) -> list[Run]:
+              executor: str = "local", resources: dict | None = None, retries: int = 3,
+              **grids) -> list:
         """Run ``method`` once per point of the cartesian grid of ``grids``.
 
         ``study.sweep("ga", lr=[1e-4, 1e-3], epochs=[5, 7])`` makes 4 runs. A scalar is a
@@ -865,10 +876,23 @@ class Study:
         ``seeds=[...]`` every point runs once per seed, and the runs of one point form one
         group (see :meth:`unlearn` and :meth:`summary`): grid points x seeds runs, in
         grid order, the seeds of a point together.
+
+        ``executor="ray"`` runs the runs as Ray tasks (:mod:`mucomp_widget.distributed`;
+        ``pip install 'mucomp_widget[ray]'``), on the Ray the caller started with
+        ``ray.init`` or on a local one with this machine's cores. ``resources`` per run:
+        ``{"num_cpus": 1, "num_gpus": 0.5}`` (default one CPU, and one GPU for a study on
+        CUDA). Each worker uses this kernel's torch thread count, so a run gives the same
+        numbers as in the kernel. Runs are recorded as they finish; the list comes back in
+        grid order, a :class:`~mucomp_widget.distributed.Failure` (with the error) where a
+        run raised or its worker died more than ``retries`` times (Ray's ``max_retries``,
+        for worker deaths only). :meth:`cancel` stops the runs not yet finished (they come
+        back as Failures) and keeps the finished ones.
         """
+        if executor not in ("local", "ray"):
+            raise ConfigError(f"executor must be 'local' or 'ray', got {executor!r}.")
         seed_list = self._run_seeds(seed, seeds)
         self._run_seed(seed)
-        _check_time_limit(time_limit)
+        time_limit = _check_time_limit(time_limit)
         keys = list(grids)
         values = [v if isinstance(v, (list, tuple, np.ndarray, range)) else [v] for v in grids.values()]
         empty = [k for k, v in zip(keys, values) if len(v) == 0]
@@ -877,8 +901,11 @@ class Study:
         points = [dict(zip(keys, combo)) for combo in itertools.product(*values)]
         spec = spec_for(method)
         check_scope(spec, self.split.forget_classes)
-        for point in points:  # validate the whole grid before the first run
-            resolve_hyperparameters(spec, self.dataset.method_defaults, point)
+        resolved = [resolve_hyperparameters(spec, self.dataset.method_defaults, point)
+                    for point in points]  # the whole grid is checked before the first run
+        if executor == "ray":
+            return self._sweep_on_ray(spec, resolved, base, seed, seed_list, trace, keep_best,
+                                      time_limit, resources, retries)
         if seed_list is None:
             return [self.unlearn(method, base=base, seed=seed, trace=trace, keep_best=keep_best,
                                  time_limit=time_limit, **point)
@@ -888,6 +915,126 @@ class Study:
             runs.extend(self.unlearn(method, base=base, seeds=seed_list, trace=trace,
                                      keep_best=keep_best, time_limit=time_limit, **point))
         return runs
+
+    def _sweep_on_ray(self, spec, points: list, base, seed, seed_list, trace, keep_best,
+                      time_limit, resources, retries) -> list:
+        from . import distributed
+
+        base_id = self._base_id(base)
+        jobs = []
+        for hp in points:
+            if seed_list is None:
+                jobs.append({"hp": hp, "seed": self._run_seed(seed), "group": None, "base": base_id})
+                continue
+            with self._lock:
+                group = self._new_group(spec.name)
+            jobs.extend({"hp": dict(hp), "seed": s, "group": group, "base": base_id}
+                        for s in seed_list)
+        self._stop.clear()
+        return distributed.ray_sweep(self, spec, jobs, self._shared(base_id, trace or keep_best),
+                                     time_limit=time_limit, trace=trace, keep_best=keep_best,
+                                     resources=resources, retries=retries)
+
+    def tune(self, method, space: dict, *, objective: str = "AvgGap", trials: int = 20,
+             executor: str = "local", base=None, seed: int | None = None,
+             time_limit: float | None = None, resources: dict | None = None, retries: int = 3,
+             max_concurrent: int | None = None, **fixed):
+        """Search ``method``'s hyperparameters with Optuna's TPE sampler -> TuneResult.
+
+        ``space`` maps a hyperparameter to a list of values, a range ``(low, high)``
+        (integers if both ends are) or a log range ``(low, high, "log")``; ``fixed`` sets
+        others. ``objective`` is any results column, optimised in its declared direction:
+        "higher"/"lower" columns as they are, the others by their distance to the Retrain
+        model's value (or to their target); the default ``"AvgGap"`` is the mean gap to
+        Retrain. Every trial becomes a run of this study (seed ``seed``, default the
+        study's), recorded as it finishes. ``executor="local"`` runs the trials one after
+        another in the kernel (reproducible: same seed, same trials); ``"ray"`` runs them
+        through Ray Tune (:mod:`mucomp_widget.distributed`), ``max_concurrent`` at a time
+        (default: as many as Ray's resources allow), with ``resources`` and ``retries`` as in
+        :meth:`sweep`; the sampler then sees results in the order they finish.
+        """
+        from . import distributed
+
+        if executor not in ("local", "ray"):
+            raise ConfigError(f"executor must be 'local' or 'ray', got {executor!r}.")
+        if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
+            raise ConfigError(f"trials must be a positive integer, got {trials!r}.")
+        if max_concurrent is not None and (isinstance(max_concurrent, bool) or not isinstance(
+                max_concurrent, (int, np.integer)) or max_concurrent < 1):
+            raise ConfigError(f"max_concurrent must be a positive integer or None, got {max_concurrent!r}.")
+        info = distributed.objective_info(objective)
+        spec = spec_for(method)
+        check_scope(spec, self.split.forget_classes)
+        overlap = sorted(set(space) & set(fixed)) if isinstance(space, dict) else []
+        if overlap:
+            raise ConfigError(f"{overlap[0]!r} is both searched (space) and fixed; give it once.")
+        resolve_hyperparameters(spec, self.dataset.method_defaults, fixed)
+        dists = distributed.distributions(
+            space, spec, lambda hp: resolve_hyperparameters(spec, self.dataset.method_defaults,
+                                                            {**fixed, **hp}))
+        seed = self._run_seed(seed)
+        time_limit = _check_time_limit(time_limit)
+        base_id = self._base_id(base)
+        self._ensure(RETRAIN)
+        self._stop.clear()
+        if executor == "local":
+            rows, runs = distributed.local_tune(self, method, spec, dists, fixed, info=info,
+                                                trials=int(trials), seed=seed, base_id=base_id,
+                                                time_limit=time_limit)
+        else:
+            rows, runs = distributed.ray_tune(self, spec, dists, fixed, self._shared(base_id, True),
+                                              info=info, trials=int(trials), seed=seed,
+                                              base_id=base_id, resources=resources, retries=retries,
+                                              time_limit=time_limit, max_concurrent=max_concurrent)
+        trials_df = pd.DataFrame(rows, columns=[*dists, "objective", "run", "error"])
+        scored = [(v, r) for v, r in zip(trials_df["objective"], trials_df["run"])
+                  if r is not None and r in self._runs and np.isfinite(v)]
+        pick = max if info.direction == "higher" else min
+        best = self[pick(scored, key=lambda vr: vr[0])[1]] if scored else None
+        return distributed.TuneResult(objective=info.key, direction=distributed.direction_of(info),
+                                      trials=trials_df, runs=runs, best=best)
+
+    def _base_id(self, base) -> str:
+        """The id of an unlearning base (default: the Original), trained first if need be."""
+        base_id = ORIGINAL if base is None else (base.id if isinstance(base, Run) else base)
+        if base_id in (ORIGINAL, RETRAIN):
+            self._ensure(base_id)
+        self[base_id]  # an unknown base fails here
+        return base_id
+
+    def _shared(self, base_id: str, with_retrain: bool):
+        """What every trial of a Ray sweep or search reads (put in the object store once)."""
+        from .distributed import Shared
+
+        if with_retrain:
+            self._ensure(RETRAIN)
+        refs = {k: self._outputs[k] for k in (ORIGINAL, RETRAIN) if k in self._outputs}
+        return Shared(
+            token=f"{id(self)}-{self.dataset.fingerprint()}", dataset=self.dataset, arch=self.arch,
+            forget_ids=self.split.forget_train, retain_ids=self.split.retain_train,
+            num_classes=self.dataset.num_classes, forget_classes=self.split.forget_classes,
+            probe_ids=self.probe_ids, cka_sets=self.cka_sets, base_weights=self._weights[base_id],
+            setup=self.setup, trace_ids=self.trace_ids, base_outputs=self._outputs[base_id],
+            retrain_outputs=refs.get(RETRAIN),
+            retrain_metrics=self._runs[RETRAIN].metrics if RETRAIN in self._runs else None,
+            references=refs, retrain_rte=self._runs[RETRAIN].rte if RETRAIN in self._runs else None)
+
+    def _commit_trial(self, spec, job: dict, got, keep_best: bool) -> Run:
+        """Record a run made in a Ray worker (:func:`mucomp_widget.distributed.run_trial`)."""
+        net = self.arch.build()
+        net.load_state_dict(got.weights)
+        tracer = SimpleNamespace(history=got.history, best_epoch=got.best_epoch) if got.history else None
+        with self._lock:
+            run = self._record(spec.name, job["hp"], job["base"], job["seed"],
+                               job.get("group"), got, tracer, keep_best, got.provenance)
+            self._commit(run, net, got.outputs)
+        self._emit(event="run_finished", run=run.id)
+        return run
+
+    def _row(self, run_id: str) -> dict:
+        """A run's results-row values: its metrics and costs."""
+        run = self._runs[run_id]
+        return {**run.metrics, **_costs(run, self._runs[RETRAIN].rte)}
 
     def audit(self, kind: str, run_id=None, **options):
         """Audit a run beyond its one inference pass -> the audit's result object.

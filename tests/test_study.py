@@ -246,3 +246,15 @@ def test_same_seed_same_thread_count_is_bit_identical_in_fresh_processes(tmp_pat
                            check=True, capture_output=True, text=True, timeout=600).stdout
             for i in range(2)]
     assert outs[0] == outs[1] and len(outs[0].split()[0]) == 64
+
+
+@pytest.mark.parametrize("bad", [0, 10, 50_001, 2.5, True, "2000"])
+def test_probe_size_outside_its_range_is_refused(digits, bad):
+    with pytest.raises(mu.MucompError, match="probe_size"):
+        mu.Study(digits, 3, probe_size=bad, progress=False)
+
+
+def test_probe_size_limits_are_accepted(digits):
+    assert len(mu.Study(digits, 3, probe_size=11, progress=False).probe_ids) == 11
+    # larger than the training set: every training sample
+    assert len(mu.Study(digits, 3, probe_size=50_000, progress=False).probe_ids) == digits.n_train
