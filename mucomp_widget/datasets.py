@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DatasetError
+from .errors import ConfigError, DatasetError
 
 __all__ = ["Dataset", "digits", "cifar10", "fashion_mnist", "from_arrays"]
 
@@ -227,14 +227,26 @@ def _read_cifar_file(path: Path) -> dict:
         ) from None
 
 
-def cifar10(root, download: bool = False) -> Dataset:
+CIFAR10_RECIPES = ("reference", "fast")
+
+
+def cifar10(root, download: bool = False, recipe: str = "reference") -> Dataset:
     """CIFAR-10 from torchvision's on-disk layout ``root/cifar-10-batches-py``.
 
     50,000 training and 10,000 test images, normalised with the reference system's
     mean/std, random crop (padding 4) and horizontal flip for training. ``download=True``
     fetches the archive through torchvision (170 MB); otherwise nothing touches the network.
     The batches are read with an unpickler that only builds arrays, lists and dicts.
+
+    ``recipe`` picks the Original/Retrain training recipe (``train_defaults``):
+    ``"reference"``, the reference system's 200 epochs of SGD at batch 128 (hours on a
+    GPU), or ``"fast"``, :meth:`mucomp_widget.Recipe.fast_cifar10`: a different, much
+    shorter ResNet-18 recipe (15 one-cycle epochs at batch 512), cached apart.
     """
+    if recipe not in CIFAR10_RECIPES:
+        raise ConfigError(f"recipe must be one of {list(CIFAR10_RECIPES)}, got {recipe!r}: "
+                          "'reference' is the reference system's recipe, 'fast' a short one "
+                          "(Recipe.fast_cifar10()).")
     root = Path(os.path.expanduser(str(root)))
     folder = root / "cifar-10-batches-py"
     if not folder.is_dir():
@@ -272,7 +284,12 @@ def cifar10(root, download: bool = False) -> Dataset:
         mean=CIFAR10_MEAN, std=CIFAR10_STD, augment={"pad": 4, "flip": True},
         source={"kind": "cifar10", "root": str(root)},
     )
-    ds.train_defaults = {"epochs": 200, "lr": 0.1, "batch_size": 128}  # the reference recipe
+    if recipe == "fast":
+        from .training import Recipe
+
+        ds.train_defaults = Recipe.fast_cifar10().to_dict()
+    else:
+        ds.train_defaults = {"epochs": 200, "lr": 0.1, "batch_size": 128}  # the reference recipe
     return ds
 
 

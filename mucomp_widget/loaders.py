@@ -12,18 +12,23 @@ import torch
 import torch.nn.functional as F
 
 from .datasets import Dataset
+from .training import device_policy, to_device
 
 __all__ = ["DeviceData", "TensorLoader"]
 
 
 class DeviceData:
-    """One dataset's raw tensors, on one device."""
+    """One dataset's raw tensors, on one device.
+
+    Copies go through :func:`~mucomp_widget.training.to_device`: on CUDA from pinned memory
+    without blocking the host; batches are channels_last where the device policy says so.
+    """
 
     def __init__(self, dataset: Dataset, device: torch.device):
         self.dataset = dataset
         self.device = torch.device(device)
-        self._x = {s: dataset.split(s)[0].to(self.device) for s in ("train", "test")}
-        self._y = {s: dataset.split(s)[1].to(self.device) for s in ("train", "test")}
+        self._x = {s: to_device(dataset.split(s)[0], self.device) for s in ("train", "test")}
+        self._y = {s: to_device(dataset.split(s)[1], self.device) for s in ("train", "test")}
 
     def labels(self, split: str) -> torch.Tensor:
         return self._y[split]
@@ -31,12 +36,12 @@ class DeviceData:
     def batch(self, split: str, idx: torch.Tensor, augment: dict | None = None,
               generator: torch.Generator | None = None):
         """Normalised inputs and labels of the samples ``idx`` (a CPU index tensor)."""
-        dev_idx = idx.to(self.device)
+        dev_idx = to_device(idx, self.device)
         x = self.dataset.to_unit(self._x[split][dev_idx])
         if augment and x.dim() == 4:
             x = _augment(x, augment, generator)
         x = self.dataset.standardize(x)
-        if self.device.type == "cuda" and x.dim() == 4:
+        if device_policy(self.device).channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, self._y[split][dev_idx]
 
@@ -51,15 +56,15 @@ def _augment(x: torch.Tensor, spec: dict, generator: torch.Generator | None) -> 
     pad = int(spec.get("pad", 0))
     if pad:
         xp = F.pad(x, (pad, pad, pad, pad))
-        oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
-        ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
+        oy = to_device(torch.randint(0, 2 * pad + 1, (n,), generator=generator), x.device)
+        ox = to_device(torch.randint(0, 2 * pad + 1, (n,), generator=generator), x.device)
         rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
         cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
         batch = torch.arange(n, device=x.device)[:, None, None, None]
         chans = torch.arange(c, device=x.device)[None, :, None, None]
         x = xp[batch, chans, rows, cols]
     if spec.get("flip"):
-        flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        flip = to_device(torch.rand(n, generator=generator) < 0.5, x.device)
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
     return x
 

@@ -57,14 +57,20 @@ class Outputs:
 
 
 class _GramHook:
-    """Turns a block's output into its Gram matrix as soon as it is computed."""
+    """Turns a block's output into its Gram matrix as soon as it is computed.
+
+    The product is taken in float32 with autocast off: the hook runs inside the forward's
+    autocast (bfloat16 on CUDA), which would otherwise round the Gram to bfloat16 (and numpy
+    has no bfloat16).
+    """
 
     def __init__(self):
         self.gram = None
 
     def __call__(self, _module, _inputs, output):
         o = output.detach().flatten(1).float()
-        self.gram = (o @ o.T).cpu().numpy()
+        with torch.autocast(device_type=o.device.type, enabled=False):
+            self.gram = (o @ o.T).cpu().numpy()
 
 
 @torch.no_grad()
