@@ -23,7 +23,8 @@ import torch
 from .errors import StudyError
 
 __all__ = ["default_workdir", "atomic_write", "ModelCache", "write_json", "read_json",
-           "save_weights", "load_weights", "weights_to_bytes", "weights_from_bytes",
+           "save_weights", "load_weights", "weights_to_bytes", "weights_to_safetensors",
+           "weights_from_bytes",
            "write_blob", "read_blob", "prune_blobs", "expect", "check_record",
            "SAVED_STUDY_FIELDS", "SAVED_RUN_FIELDS", "OPTIONAL_RUN_FIELDS"]
 
@@ -82,8 +83,24 @@ def weights_to_bytes(state_dict: dict) -> bytes:
     return buf.getvalue()
 
 
-def weights_from_bytes(data: bytes) -> dict:
-    """A state dict (``str`` -> tensor) from ``torch.save`` bytes; ValueError if it is not one."""
+def weights_to_safetensors(state_dict: dict) -> bytes:
+    """A state dict as safetensors bytes (how a saved study keeps its weights: no pickle)."""
+    from safetensors.torch import save
+
+    return save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()})
+
+
+def weights_from_bytes(data: bytes, kind: str = "pt") -> dict:
+    """A state dict (``str`` -> tensor) from ``torch.save`` bytes (``kind="pt"``, read with
+    ``weights_only``) or safetensors bytes; ValueError if it is not one."""
+    if kind == "safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load
+
+        try:
+            return load(data)
+        except SafetensorError as exc:
+            raise ValueError(f"it is not a safetensors file ({exc})") from None
     sd = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     if not isinstance(sd, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()

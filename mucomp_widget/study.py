@@ -40,9 +40,10 @@ from .methods.registry import (
 )
 from .models import load_state_dict, non_finite_parameters, read_state_dict, resolve_architecture
 from .progress import progress_bar
+from .spill import WeightStore, resolve_budget
 from .store import (
     SAVED_STUDY_FIELDS, ModelCache, check_record, default_workdir, expect, prune_blobs, read_blob,
-    read_json, weights_from_bytes, weights_to_bytes, write_blob, write_json,
+    read_json, weights_from_bytes, weights_to_safetensors, write_blob, write_json,
 )
 from .training import Recipe, cache_key, prepare_model, resolve_device, seeded, train_model
 from .trial import run_method
@@ -51,7 +52,8 @@ __all__ = ["Study", "Run"]
 
 ORIGINAL, RETRAIN = "original", "retrain"
 METRICS = tuple(m.key for m in SCORE_INFO)
-FORMAT = 2  # 2: data files named by content hash (1: by run id)
+FORMAT = 3  # 3: weights as safetensors; 2: data files named by content hash (1: by run id)
+READS = (1, 2, 3)
 #: The columns after the scores: RTE, then what else a run cost (see :meth:`Study.results`).
 PROBE_LIMIT = 50_000
 """Largest ``probe_size``: CIFAR-10's whole training set. The embedding's exact neighbour
@@ -271,12 +273,19 @@ class Study:
         every distinct value (the true worst case).
     progress : bool
         Show tqdm progress bars.
+    memory_budget : "auto", int or None
+        Bytes of weights and layer Grams of unlearned and uploaded runs to keep in memory
+        (``"auto"``: a quarter of this machine's memory; None: all). Beyond it the oldest
+        runs' weights and Grams move to safetensors files under ``workdir/spill`` (removed
+        with the study) and are read back when needed; outputs the views read (logits,
+        probe features) and metrics stay in memory, as do the Original and Retrain models
+        (:mod:`mucomp_widget.spill`).
     """
 
     def __init__(self, dataset: Dataset, forget, model="auto", *, seed: int = 0,
                  device="auto", workdir=None, recipe=None, feature_layer: str | None = None,
                  probe_size: int = 2000, cka_size: int = 300, trace_size: int = 500,
-                 grid="reference", progress: bool = True):
+                 grid="reference", progress: bool = True, memory_budget="auto"):
         if not isinstance(dataset, Dataset):
             raise ConfigError(
                 f"dataset must be a mucomp_widget Dataset, got {type(dataset).__name__}; use "
@@ -332,8 +341,8 @@ class Study:
         )
         self.progress = progress
         self._runs: dict[str, Run] = {}
-        self._weights: dict[str, dict] = {}
         self._outputs: dict[str, Outputs] = {}
+        self._weights = WeightStore(self._outputs, resolve_budget(memory_budget), self.workdir / "spill")
         self._details: dict[str, dict] = {}
         self._embeddings: dict[str, Embedding] = {}
         self._counters: dict[str, int] = {}
@@ -655,8 +664,9 @@ class Study:
         run.created_at = run.created_at or _now()
         if run.provenance is None:  # a checkpoint: evaluated here, made elsewhere
             run.provenance = manifest.provenance(self.device)
-        self._weights[run.id] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         self._outputs[run.id] = outputs
+        # after its outputs: the store may move weights and Grams to disk (mucomp_widget.spill)
+        self._weights[run.id] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         self._runs[run.id] = run
         self._embeddings.pop(run.id, None)
         if run.id == ORIGINAL:
@@ -1106,7 +1116,8 @@ class Study:
                 files = {"runs": {}}
                 for run_id in self._runs:
                     entry = files["runs"][run_id] = {
-                        "weights": write_blob(root / "models", weights_to_bytes(self._weights[run_id]), "pt"),
+                        "weights": write_blob(root / "models", weights_to_safetensors(self._weights[run_id]),
+                                              "safetensors"),
                         "outputs": write_blob(root / "outputs", self._outputs[run_id].to_bytes(), "npz"),
                     }
                     emb = self._embeddings.get(run_id)
@@ -1145,8 +1156,8 @@ class Study:
 
     @classmethod
     def load(cls, path, *, dataset: Dataset | None = None, model=None, device="auto",
-             workdir=None, progress: bool = True) -> "Study":
-        """Rebuild a study written by :meth:`save`.
+             workdir=None, progress: bool = True, memory_budget="auto") -> "Study":
+        """Rebuild a study written by :meth:`save` (``memory_budget`` as in :class:`Study`).
 
         The dataset is rebuilt from what was recorded (digits, a CIFAR-10/Fashion-MNIST
         root, or the saved arrays) unless ``dataset`` is given; a custom architecture needs
@@ -1164,16 +1175,18 @@ class Study:
         if not isinstance(meta, dict):
             raise StudyError(f"{where} does not describe a study (it holds {type(meta).__name__}).")
         fmt = expect(meta, "format", (int,), where)
-        if fmt not in (1, FORMAT):
-            raise StudyError(f"{root} holds a study of format {fmt!r}; this version reads {FORMAT} (and 1).")
+        if fmt not in READS:
+            raise StudyError(f"{root} holds a study of format {fmt!r}; this version reads {list(READS)}.")
         for key, kinds in SAVED_STUDY_FIELDS.items():
             expect(meta, key, kinds, where)
         info = meta["dataset"]
-        files = expect(meta, "files", (dict,), where) if fmt == FORMAT else {}
-        run_files = expect(files, "runs", (dict,), where, "files.") if fmt == FORMAT else {}
+        hashed = fmt >= 2  # data files named by content hash, listed under "files"
+        files = expect(meta, "files", (dict,), where) if hashed else {}
+        run_files = expect(files, "runs", (dict,), where, "files.") if hashed else {}
+        weights_ext = "safetensors" if fmt >= 3 else "pt"
 
         def blob(sub, ext, what, name):
-            if fmt == FORMAT:
+            if hashed:
                 return read_blob(root / sub, name, ext, where, what)
             if Path(name).name != name or name in (".", "..") or "\0" in name:  # format 1: run ids
                 raise StudyError(f"{where}: run id {name!r} cannot be a file name; this study "
@@ -1198,7 +1211,7 @@ class Study:
                 dataset = (dsets.cifar10 if kind == "cifar10" else dsets.fashion_mnist)(data_root)
             elif kind == "arrays":
                 data = (blob("data", "npz", "files.dataset", expect(files, "dataset", (str,), where, "files."))
-                        if fmt == FORMAT else blob("", "npz", "dataset", "dataset"))
+                        if hashed else blob("", "npz", "dataset", "dataset"))
                 try:
                     with np.load(io.BytesIO(data), allow_pickle=False) as z:
                         arrays = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
@@ -1230,7 +1243,7 @@ class Study:
                         device=device, workdir=workdir, recipe=meta["recipe"],
                         feature_layer=meta["feature_layer"], probe_size=meta["probe_size"],
                         cka_size=meta["cka_size"], trace_size=meta["trace_size"], grid=meta["grid"],
-                        progress=progress)
+                        progress=progress, memory_budget=memory_budget)
         except (ValueError, KeyError, TypeError) as exc:  # ConfigError and ForgetSetError too
             raise StudyError(f"{where}: the study's settings are not valid ({exc}).") from None
         counters = meta["counters"]
@@ -1247,12 +1260,13 @@ class Study:
                 run = Run(**rec)
             except TypeError as exc:
                 raise StudyError(f"{where}: runs[{i}] has a field this version does not know ({exc}).") from None
-            names = (expect(run_files, run.id, (dict,), where, "files.runs.") if fmt == FORMAT
+            names = (expect(run_files, run.id, (dict,), where, "files.runs.") if hashed
                      else {"weights": run.id, "outputs": run.id})
             at = f"files.runs.{run.id}."
-            data = blob("models", "pt", at + "weights", expect(names, "weights", (str,), where, at))
+            data = blob("models", weights_ext, at + "weights",
+                        expect(names, "weights", (str,), where, at))
             try:
-                sd = weights_from_bytes(data)
+                sd = weights_from_bytes(data, weights_ext)
                 load_state_dict(fits, sd, arch_name=study.arch.name,
                                 source=f"the weights of run {run.id!r}")
                 outputs = Outputs.from_bytes(blob("outputs", "npz", at + "outputs",
@@ -1272,8 +1286,9 @@ class Study:
                 raise StudyError(f"the outputs of run {run.id!r} in {root} were computed on other "
                                  "probe samples than this study's.")
             run._study = study
-            study._runs[run.id], study._weights[run.id], study._outputs[run.id] = run, sd, outputs
-            emb_name = names.get("embedding") if fmt == FORMAT else None
+            study._runs[run.id], study._outputs[run.id] = run, outputs
+            study._weights[run.id] = sd  # after its outputs: the store may move both to disk
+            emb_name = names.get("embedding") if hashed else None
             if fmt == 1 and (root / "embeddings" / f"{run.id}.npz").is_file():
                 emb_name = run.id
             if emb_name is not None:

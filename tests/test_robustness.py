@@ -14,11 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import mucomp_widget as mu
 from mucomp_widget.errors import ConfigError, DatasetError, StudyError
 from mucomp_widget.export import write_html, write_page
-from mucomp_widget.store import ModelCache, save_weights, write_json
+from mucomp_widget.store import (
+    ModelCache, save_weights, weights_to_bytes, weights_to_safetensors, write_blob, write_json,
+)
 
 from tests.conftest import tiny_arrays
 
@@ -150,7 +153,7 @@ def test_a_symlinked_file_is_replaced_not_written_through(hostile, tmp_path, wor
     target = tmp_path / "victim.txt"
     target.write_text("keep me")
     digest = _meta(folder)["files"]["runs"]["original"]["weights"]
-    link = folder / "models" / f"{digest}.pt"
+    link = folder / "models" / f"{digest}.safetensors"
     link.unlink()
     link.symlink_to(target)
     with pytest.raises(StudyError, match="damaged"):  # what the link points at is not the weights
@@ -372,7 +375,7 @@ def _edit(folder: Path, fn) -> None:
 
 
 def _blob(folder: Path, run: str, kind: str) -> Path:
-    sub, ext = {"weights": ("models", "pt"), "outputs": ("outputs", "npz")}[kind]
+    sub, ext = {"weights": ("models", "safetensors"), "outputs": ("outputs", "npz")}[kind]
     return folder / sub / f"{_meta(folder)['files']['runs'][run][kind]}.{ext}"
 
 
@@ -390,7 +393,7 @@ def _swap(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("damage, match", [
-    (lambda f: _truncate(_blob(f, "retrain", "weights")), r"models/[0-9a-f]{64}\.pt .*damaged"),
+    (lambda f: _truncate(_blob(f, "retrain", "weights")), r"models/[0-9a-f]{64}\.safetensors .*damaged"),
     (lambda f: _blob(f, "original", "outputs").unlink(), r"outputs/[0-9a-f]{64}\.npz .*cannot be read"),
     (_swap, "damaged"),
     (lambda f: (f / "study.json").write_text("{not json"), "study.json is not valid JSON"),
@@ -435,10 +438,9 @@ def test_damaged_or_edited_saves_raise_a_study_error(hostile, tmp_path, workdir,
 
 def test_weights_of_another_architecture_are_refused(hostile, tmp_path, workdir):
     folder = _copy(hostile, tmp_path)
-    data = (folder / "models" / "x.pt")
-    save_weights(data, {"w": torch.zeros(2)})
-    digest = hashlib.sha256(data.read_bytes()).hexdigest()
-    data.rename(folder / "models" / f"{digest}.pt")
+    data = weights_to_safetensors({"w": torch.zeros(2)})
+    digest = hashlib.sha256(data).hexdigest()
+    (folder / "models" / f"{digest}.safetensors").write_bytes(data)
     _edit(folder, lambda m: m["files"]["runs"]["retrain"].update(weights=digest))
     with pytest.raises(StudyError, match="run 'retrain'.*different architecture"):
         mu.Study.load(folder, workdir=workdir, progress=False)
@@ -461,9 +463,11 @@ def test_format_1_studies_still_load_but_never_read_outside(hostile, tmp_path, w
     meta = _meta(folder)
     files = meta.pop("files")["runs"]
     safe = [r for r in meta["runs"] if r["id"] in ("original", "retrain", "CON.txt")]
-    for rec in safe:
-        for kind, (sub, ext) in {"weights": ("models", "pt"), "outputs": ("outputs", "npz")}.items():
-            shutil.copy(folder / sub / f"{files[rec['id']][kind]}.{ext}", folder / sub / f"{rec['id']}.{ext}")
+    for rec in safe:  # format 1: files named by run id, weights written by torch.save
+        weights = load_file(folder / "models" / f"{files[rec['id']]['weights']}.safetensors")
+        save_weights(folder / "models" / f"{rec['id']}.pt", weights)
+        shutil.copy(folder / "outputs" / f"{files[rec['id']]['outputs']}.npz",
+                    folder / "outputs" / f"{rec['id']}.npz")
     write_json(folder / "study.json", {**meta, "format": 1, "runs": safe})
     again = mu.Study.load(folder, workdir=workdir, progress=False)
     assert [r.id for r in again.runs] == ["original", "retrain", "CON.txt"]
@@ -514,3 +518,16 @@ def test_a_cache_entry_that_no_longer_fits_the_architecture_is_trained_again(dig
     again._ensure("original")
     assert any(e["event"] == "epoch" for e in events)  # it trained
     assert set(again.original.state_dict) == set(study.original.state_dict)
+
+
+def test_format_2_studies_with_torch_weights_still_load(hostile, tmp_path, workdir):
+    folder = _copy(hostile, tmp_path)
+    meta = _meta(folder)
+    for entry in meta["files"]["runs"].values():
+        weights = load_file(folder / "models" / f"{entry['weights']}.safetensors")
+        entry["weights"] = write_blob(folder / "models", weights_to_bytes(weights), "pt")
+    write_json(folder / "study.json", {**meta, "format": 2})
+    again = mu.Study.load(folder, workdir=workdir, progress=False)
+    for run in hostile["study"].runs:
+        a, b = run.state_dict, again[run.id].state_dict
+        assert all(torch.equal(a[k], b[k]) for k in a)
