@@ -228,8 +228,14 @@ def layout(study, run_id: str) -> dict | None:
             "disparity": float(emb.disparity) if math.isfinite(emb.disparity) else None}
 
 
+SPRITE_PIXELS = 4096 * 4096
+"""Most thumbnail pixels in one sheet (48 MB of RGB): 16,384 CIFAR-10 images at full size;
+a larger probe gets thumbnails shrunk by an integer factor (50,000 CIFAR-10 images: 16 x 16)."""
+
+
 def sprite(study, max_side: int = 4096) -> dict | None:
-    """Thumbnails of the probe samples as one image: ``cols`` per row, ``h`` x ``w`` each.
+    """Thumbnails of the probe samples as one image: ``cols`` per row, ``h`` x ``w`` each
+    (shrunk for probes of more than ``SPRITE_PIXELS`` pixels).
 
     PNG for grey images, lossy WebP for colour ones (a CIFAR-10 sheet of 2,000 images is
     ~0.5 MB instead of ~5 MB). None for feature-vector data.
@@ -241,6 +247,10 @@ def sprite(study, max_side: int = 4096) -> dict | None:
 
     imgs = ds.images(study.probe_ids)
     n, h, w, c = imgs.shape
+    k = max(1, math.ceil(math.sqrt(n * h * w / SPRITE_PIXELS)))
+    if k > 1:  # a large probe: k x k pixels averaged into one, so the sheet stays small
+        h, w = h // k, w // k
+        imgs = imgs[:, :h * k, :w * k].reshape(n, h, k, w, k, c).mean(axis=(2, 4)).round().astype(np.uint8)
     cols = max(1, min(n, max_side // w, int(math.ceil(math.sqrt(n * h / w)))))
     rows = int(math.ceil(n / cols))
     sheet = np.zeros((rows * h, cols * w, c), dtype=np.uint8)

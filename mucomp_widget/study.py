@@ -40,7 +40,7 @@ from .methods.registry import (
 )
 from .models import load_state_dict, non_finite_parameters, read_state_dict, resolve_architecture
 from .progress import progress_bar
-from .spill import WeightStore, resolve_budget
+from .spill import WeightStore, release_free_memory, resolve_budget
 from .store import (
     SAVED_STUDY_FIELDS, ModelCache, check_record, default_workdir, expect, prune_blobs, read_blob,
     read_json, weights_from_bytes, weights_to_safetensors, write_blob, write_json,
@@ -680,6 +680,7 @@ class Study:
         else:
             self._score(run.id)
             self._changed([run.id])
+        release_free_memory()  # the inference pass's freed buffers (mucomp_widget.spill)
         return run
 
     def _listen(self, label: str, epochs: int, tracer: EpochTracer | None = None):

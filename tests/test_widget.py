@@ -171,6 +171,21 @@ def test_sprite_holds_every_probe_thumbnail(widget, class3_study):
     assert img.size[0] == s["cols"] * s["w"] and img.size[1] >= -(-s["n"] // s["cols"]) * s["h"]
 
 
+def test_a_large_probe_gets_smaller_thumbnails_in_a_bounded_sheet(class3_study, monkeypatch):
+    from PIL import Image
+    import io
+    full = _payload.sprite(class3_study)
+    monkeypatch.setattr(_payload, "SPRITE_PIXELS", len(class3_study.probe_ids) * 8 * 8 // 4)
+    small = _payload.sprite(class3_study)
+    assert (small["h"], small["w"], small["n"]) == (4, 4, full["n"])
+    img = Image.open(io.BytesIO(bytes(small["image"])))
+    assert img.size[0] * img.size[1] <= 2 * len(class3_study.probe_ids) * 16
+    # each thumbnail is the 2 x 2 block average of the full-size one (PNG: lossless)
+    big = np.asarray(Image.open(io.BytesIO(bytes(full["image"]))))
+    one = big[:8, :8].reshape(4, 2, 4, 2).mean(axis=(1, 3)).round()
+    assert np.array_equal(np.asarray(img)[:4, :4], one.astype(np.uint8))
+
+
 def test_build_request_adds_a_row_and_follows_model_b(widget, front, class3_study):
     w = widget
     before = len(class3_study.runs)
