@@ -94,20 +94,6 @@ def embed_once(n: int, tmp: str) -> dict:
 
 FIRST_PAINT_HOOK = "window.__mucomp_render_ms = performance.now() - t0;"
 
-HOVER_JS = """
-async ({x, y}) => {
-  const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
-  const target = document.elementFromPoint(x, y);
-  const opts = {bubbles: true, clientX: x, clientY: y, pointerId: 1, pointerType: "mouse"};
-  const t = performance.now();
-  target.dispatchEvent(new PointerEvent("pointermove", opts));
-  target.dispatchEvent(new MouseEvent("mousemove", opts));
-  await frame();
-  const ms = performance.now() - t;
-  return {ms, hit: document.querySelector(".mucomp").__mucompStore.get().hovered !== null};
-}
-"""
-
 ZOOM_JS = """
 async ({x, y, dy}) => {
   const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
@@ -162,7 +148,7 @@ def write_pages(sizes, tmp: str, bundle: str | None = None) -> dict:
 
 
 def measure_page(path: Path, hovers: int = 20, zooms: int = 6, idle_ms: int = 1000) -> dict:
-    from bench_widget import ARGS, CHROMIUM
+    from bench_widget import ARGS, CHROMIUM, HOVER_JS
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
