@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 from . import datasets, forget, methods, metrics  # noqa: E402
 from .errors import MucompError  # noqa: E402
 from .methods import Bool, Choice, Float, Int, register_method  # noqa: E402
+from .distributed import Failure, TuneResult  # noqa: E402
 from .study import Run, Study  # noqa: E402
 from .training import Recipe  # noqa: E402
 
@@ -29,4 +30,4 @@ def __getattr__(name):
 
 __all__ = ["__version__", "datasets", "forget", "methods", "metrics", "MucompError", "register_method",
            "Int", "Float", "Bool", "Choice",
-           "Run", "Study", "Recipe", "Comparator"]
+           "Run", "Study", "Recipe", "Comparator", "Failure", "TuneResult"]

@@ -254,26 +254,33 @@ def ray_sweep(study, spec, jobs: list, shared: Shared, *, time_limit, trace, kee
             for i, job in enumerate(jobs)}
     out: list = [None] * len(jobs)
     bar = _bar(study, f"{spec.name} on Ray", len(jobs))
+
+    def collect(ref) -> None:
+        i = refs[ref]
+        try:
+            got = ray.get(ref)
+        except Exception as exc:  # the method raised, or its worker died past retries
+            out[i] = _failure(spec, jobs[i], error_text(exc))
+            study._emit(event="run_failed", run=spec.name, error=out[i].error)
+        else:
+            out[i] = study._commit_trial(spec, jobs[i], got, keep_best)
+        if bar is not None:
+            bar.update(sum(r is not None for r in out))
+
     pending = list(refs)
     try:
         while pending:
-            if study._stop.is_set():
+            if study._stop.is_set():  # keep what has finished, stop the rest
+                done, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
+                for ref in done:
+                    collect(ref)
                 for ref in pending:
                     ray.cancel(ref, force=True)
                     out[refs[ref]] = _failure(spec, jobs[refs[ref]], "cancelled before it finished")
                 break
             done, pending = ray.wait(pending, num_returns=1, timeout=0.2)
             for ref in done:
-                i = refs[ref]
-                try:
-                    got = ray.get(ref)
-                except Exception as exc:  # the method raised, or its worker died past retries
-                    out[i] = _failure(spec, jobs[i], error_text(exc))
-                    study._emit(event="run_failed", run=spec.name, error=out[i].error)
-                else:
-                    out[i] = study._commit_trial(spec, jobs[i], got, keep_best)
-                if bar is not None:
-                    bar.update(sum(r is not None for r in out))
+                collect(ref)
     finally:
         if bar is not None:
             bar.close()
