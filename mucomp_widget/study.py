@@ -15,10 +15,10 @@ import threading
 import time
 import unicodedata
 import warnings
-from types import SimpleNamespace
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -54,12 +54,12 @@ ORIGINAL, RETRAIN = "original", "retrain"
 METRICS = tuple(m.key for m in SCORE_INFO)
 FORMAT = 3  # 3: weights as safetensors; 2: data files named by content hash (1: by run id)
 READS = (1, 2, 3)
-#: The columns after the scores: RTE, then what else a run cost (see :meth:`Study.results`).
 PROBE_LIMIT = 50_000
 """Largest ``probe_size``: CIFAR-10's whole training set. The embedding's exact neighbour
 search grows as n^2 (about 1.5 min for the Original's layout and 40 s per other model at
 50,000 on 2 cores; benchmarks/RESULTS.md, "Larger probe sets")."""
 
+#: The columns after the scores: RTE, then what else a run cost (see :meth:`Study.results`).
 COSTS = ("RTE", *(m.key for m in COST_INFO))
 
 
