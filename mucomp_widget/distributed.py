@@ -381,8 +381,7 @@ def local_tune(study, method, spec, dists: dict, fixed: dict, *, info, trials: i
 
 
 def ray_tune(study, spec, dists: dict, fixed: dict, shared: Shared, *, info, trials: int, seed: int,
-             base_id: str,
-             resources, retries, time_limit, max_concurrent) -> tuple[list, list]:
+             base_id: str, resources, retries, time_limit, max_concurrent) -> tuple[list, list]:
     """Optuna's TPE sampler through Ray Tune: trials run in Ray workers, each sends its
     weights and outputs back through a queue the kernel drains, recording runs as they
     finish -> (trial rows in the order asked, runs in the order finished)."""
@@ -409,10 +408,9 @@ def ray_tune(study, spec, dists: dict, fixed: dict, shared: Shared, *, info, tri
                         time_limit=time_limit, trace=False, keep_best=False)
         metrics, _ = evaluate(got.outputs, shared.setup, retrain=shared.retrain_outputs,
                               retrain_metrics=shared.retrain_metrics, cka_against=shared.references)
-        values = {**metrics, "RTE": got.rte, "images": got.images,
-                  "peak_MB": math.nan if got.peak_memory is None else got.peak_memory / 2**20,
-                  "RTE_ratio": got.rte / shared.retrain_rte if shared.retrain_rte else math.nan}
-        value = objective_value(info, values, retrain_row)
+        from mucomp_widget.study import _costs  # the results table's own cost columns
+
+        value = objective_value(info, {**metrics, **_costs(got, shared.retrain_rte)}, retrain_row)
         inbox.put((dict(config), hp, got))
         tune.report({"objective": value if math.isfinite(value) else float("nan")})
 
